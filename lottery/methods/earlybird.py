@@ -1,0 +1,139 @@
+"""Early-Bird tickets (You et al., ICLR 2020): detect the channel ticket early, stop, train only it.
+
+Search phase: dense training with an L1 sub-gradient on BN gamma; after every epoch the global
+channel mask at ratio p is pushed into the detector. When the newest mask is within epsilon of the
+4 before it (queue of 5), the ticket is drawn, the dense run stops and the physically pruned ticket
+is retrained (from the Early-Bird weights, or re-initialised).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.methods.base import METHODS, Session
+from lottery.methods.common import (
+    build_model, finish_trial, input_shape, prepare_trial, resume_progress, seed_everything,
+)
+from lottery.ticket import model_from_arch
+from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask, kept_fraction, prunable_bns
+from lottery.pruning.channel_surgery import prune_channels
+from lottery.pruning.earlybird_detector import EarlyBirdDetector
+from lottery.training.loop import evaluate
+from lottery.training.phase import run_phase
+
+RETRAIN_INITS = ("continue", "reinit")
+
+
+@dataclass(frozen=True)
+class EarlyBirdParams(MethodParams):
+    """prune_ratio: fraction of prunable BN channels removed; bn_l1: sparsity coefficient lambda;
+    max_search_epochs / retrain_epochs: 0 means train.epochs."""
+
+    name: str = "earlybird"
+    prune_ratio: float = 0.5
+    bn_l1: float = 1e-4
+    eb_epsilon: float = 0.1
+    eb_queue: int = 5
+    max_search_epochs: int = 0
+    retrain_epochs: int = 0
+    retrain_init: str = "continue"
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
+        _require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
+        _require(0.0 <= self.eb_epsilon <= 1.0, "method.eb_epsilon", self.eb_epsilon, "a number in [0, 1]")
+        _require(self.eb_queue >= 2, "method.eb_queue", self.eb_queue, "an integer >= 2")
+        _require(self.max_search_epochs >= 0, "method.max_search_epochs", self.max_search_epochs, "an integer >= 0")
+        _require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        _require(self.retrain_init in RETRAIN_INITS, "method.retrain_init", self.retrain_init, ", ".join(RETRAIN_INITS))
+
+
+def bn_l1_hook(coefficient: float):
+    """After backward, add lambda * sign(gamma) to each prunable BN's gradient (Network Slimming)."""
+
+    def hook(model: nn.Module) -> None:
+        for bn in prunable_bns(model):
+            if bn.weight.grad is not None:
+                bn.weight.grad.add_(coefficient * torch.sign(bn.weight.detach()))
+
+    return hook
+
+
+@METHODS.register("earlybird", help="Early-Bird tickets: BN-gamma channel mask, mask-distance detector, retrain the ticket")
+class EarlyBird:
+    """Search with BN L1 until the mask stabilises, prune channels physically, retrain the ticket."""
+
+    Params = EarlyBirdParams
+
+    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
+        p: EarlyBirdParams = cfg.method  # type: ignore[assignment]
+        data, device = prepare_trial(cfg)
+        resume = session.resume_state()
+        progress = resume_progress(resume)
+        dense = build_model(cfg, data)
+        dense_reference = build_model(cfg, data)  # unpruned architecture, for the FLOPs ratio
+        shape = input_shape(data)
+
+        if resume is not None and resume["phase"] == "retrain":
+            ticket = model_from_arch(resume["arch"])
+            retrain_resume: dict[str, Any] | None = resume
+        else:
+            ticket = self._search_and_draw(cfg, p, dense, data, device, session, progress, resume)
+            retrain_resume = None
+
+        retrain_epochs = p.retrain_epochs or cfg.train.epochs
+        result = run_phase(
+            phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=device,
+            session=session, progress=progress, resume=retrain_resume,
+            on_epoch_end=lambda m, e: ({"eb_drawn": True}, {}, False),
+        )
+        ms = progress.method_state
+        return finish_trial(
+            model=result.model, data=data, dense_model=dense_reference, progress=progress,
+            last_metrics=result.last_metrics, session=session,
+            extra={
+                "eb_epoch": ms["eb_epoch"],
+                "eb_detected": ms["eb_detected"],
+                "search_epochs": ms["search_epochs"],
+                "channels_kept": ms["channels_kept"],
+                "ticket_val_accuracy_before_retrain": ms["val_accuracy_at_draw"],
+            },
+        )
+
+    def _search_and_draw(
+        self, cfg: ExperimentConfig, p: EarlyBirdParams, dense: nn.Module, data: Any, device: torch.device,
+        session: Session, progress: Any, resume: dict[str, Any] | None,
+    ) -> nn.Module:
+        detector = EarlyBirdDetector(p.eb_queue, p.eb_epsilon)
+        if resume is None:
+            detector.push(flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio)))  # the mask at init
+        else:
+            detector.load_state_dict(resume["extra"]["detector"])
+
+        def on_epoch_end(model: nn.Module, epoch: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
+            fired = detector.push(flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio)))
+            return {"mask_distance": detector.max_distance(), "eb_drawn": fired}, {"detector": detector.state_dict()}, fired
+
+        search = run_phase(
+            phase="search", model=dense, epochs=p.max_search_epochs or cfg.train.epochs, cfg=cfg, data=data,
+            device=device, session=session, progress=progress, resume=resume,
+            after_backward=bn_l1_hook(p.bn_l1), on_epoch_end=on_epoch_end,
+        )
+        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio)
+        ticket = prune_channels(search.model, masks, input_shape(data))
+        accuracy_before_retrain = evaluate(ticket, data.val, device)
+        if p.retrain_init == "reinit":
+            seed_everything(cfg.seed + 1)
+            ticket = model_from_arch(ticket.arch)  # type: ignore[arg-type]
+        progress.method_state.update(
+            eb_epoch=search.epochs_run if search.stopped_early else -1,
+            eb_detected=search.stopped_early,
+            search_epochs=search.epochs_run,
+            channels_kept=kept_fraction(masks),
+            val_accuracy_at_draw=accuracy_before_retrain,
+        )
+        return ticket

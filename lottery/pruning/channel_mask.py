@@ -1,0 +1,54 @@
+"""Network-Slimming channel masks: score = |BN gamma|, one global threshold over all prunable BNs."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lottery.errors import ConfigError
+
+
+def prunable_bns(model: nn.Module) -> list[nn.BatchNorm2d]:
+    """The BatchNorm layers whose channels a ticket may remove (the model decides which)."""
+    return [bn for _, bn in model.prunable_bns()]  # type: ignore[operator]
+
+
+def bn_scores(model: nn.Module) -> list[torch.Tensor]:
+    """|gamma| of every prunable BN, one tensor per layer (detached, on CPU)."""
+    return [bn.weight.detach().abs().cpu().clone() for bn in prunable_bns(model)]
+
+
+def global_channel_mask(scores: list[torch.Tensor], prune_ratio: float) -> list[torch.Tensor]:
+    """Keep channels whose score exceeds the global threshold sorted[int(total * p)].
+
+    This is the Early-Bird / Network-Slimming rule. A layer whose channels would all go keeps its
+    single best channel, so no layer is ever emptied.
+    """
+    if not 0.0 < prune_ratio < 1.0:
+        raise ConfigError(f"invalid prune ratio {prune_ratio!r}; valid: a number in (0, 1)")
+    flat = torch.cat(scores)
+    threshold = torch.sort(flat).values[int(flat.numel() * prune_ratio)]
+    masks = []
+    for layer_scores in scores:
+        keep = layer_scores > threshold
+        if not keep.any():
+            keep[layer_scores.argmax()] = True
+        masks.append(keep)
+    return masks
+
+
+def flatten_mask(masks: list[torch.Tensor]) -> torch.Tensor:
+    """All layer masks as one flat bool vector (what the mask distance compares)."""
+    return torch.cat([m.flatten().bool() for m in masks])
+
+
+def mask_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Normalized Hamming distance: the fraction of positions where two flat masks differ."""
+    if a.shape != b.shape:
+        raise ValueError(f"masks of different shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a.bool() ^ b.bool()).float().mean().item()
+
+
+def kept_fraction(masks: list[torch.Tensor]) -> float:
+    """Fraction of channels a mask keeps."""
+    flat = flatten_mask(masks)
+    return flat.float().mean().item()

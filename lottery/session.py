@@ -1,0 +1,69 @@
+"""Sessions that run a method without Ray: in memory (tests) or checkpointing to a folder (`tickets run`)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+CHECKPOINT_FILE = "state.pt"
+
+
+class LocalSession:
+    """Keeps every report; optionally checkpoints to `checkpoint_dir` and copies the ticket to `ticket_out`.
+
+    `on_epoch` / `on_final` let a caller record results (MLflow, Parquet) as they arrive.
+    """
+
+    def __init__(
+        self,
+        checkpoint_dir: Path | None = None,
+        ticket_out: Path | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        on_final: Callable[[dict[str, Any], Path], None] | None = None,
+    ) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        self.ticket_out = ticket_out
+        self.on_epoch = on_epoch
+        self.on_final = on_final
+        self.epochs: list[dict[str, Any]] = []
+        self.final: dict[str, Any] | None = None
+        self.last_state: dict[str, Any] | None = None
+
+    def resume_state(self) -> dict[str, Any] | None:
+        if self.checkpoint_dir is not None and (self.checkpoint_dir / CHECKPOINT_FILE).exists():
+            return torch.load(self.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
+        return None
+
+    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
+        self.epochs.append(dict(metrics))
+        self.last_state = state
+        if self.checkpoint_dir is not None:
+            save_atomic(state, self.checkpoint_dir / CHECKPOINT_FILE)
+        if self.on_epoch is not None:
+            self.on_epoch(metrics)
+
+    def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
+        self.final = dict(metrics)
+        if self.ticket_out is not None:
+            if self.ticket_out.exists():
+                shutil.rmtree(self.ticket_out)
+            shutil.copytree(ticket_dir, self.ticket_out)
+        if self.on_final is not None:
+            self.on_final(metrics, self.ticket_out or ticket_dir)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,1 @@
+"""Training loop pieces shared by every method: one epoch, evaluation, LR schedule, phases."""

@@ -1,0 +1,73 @@
+"""One training epoch and one evaluation pass; hooks let methods add regularisers without forking."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lottery.config import TrainConfig
+
+AfterBackward = Callable[[nn.Module], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.SGD:
+    """SGD with momentum and weight decay on all parameters (the Early-Bird CIFAR recipe)."""
+    return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+
+
+def lr_at(train: TrainConfig, epoch: int, total_epochs: int) -> float:
+    """Step decay: multiply by lr_gamma at each milestone (a fraction of the phase's epochs).
+
+    A pure function of the epoch, so a resumed trial needs no scheduler state.
+    """
+    passed = sum(1 for m in train.lr_milestones if epoch >= int(m * total_epochs))
+    return train.lr * (train.lr_gamma**passed)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def train_one_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    after_backward: AfterBackward | None = None,
+) -> tuple[float, int]:
+    """Returns (mean training loss, number of samples seen)."""
+    model.train()
+    total_loss, seen = 0.0, 0
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(model)
+        optimizer.step()
+        total_loss += loss.item() * y.numel()
+        seen += y.numel()
+    return total_loss / max(seen, 1), seen
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
+    """Top-1 accuracy in [0, 1]."""
+    model.eval()
+    correct, total = 0, 0
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        correct += int((model(x).argmax(dim=1) == y).sum().item())
+        total += y.numel()
+    return correct / max(total, 1)

@@ -1,0 +1,131 @@
+"""A training phase: N epochs of one model, reported and checkpointed every epoch, resumable.
+
+Methods are sequences of phases (Early-Bird: search, then retrain). The phase owns the loop,
+learning rate, FLOP accounting and checkpoint state, so a method only supplies what differs: a
+gradient hook (e.g. BN L1) and an end-of-epoch hook that adds metrics and may stop the phase.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from lottery.config import ExperimentConfig
+from lottery.data import DataBundle
+from lottery.measure import count_flops, count_params
+from lottery.methods.base import Session
+from lottery.training.loop import AfterBackward, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
+
+# (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
+EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], bool]]
+
+# Training FLOPs per sample seen: forward + backward ~ 3 x forward (the usual convention).
+TRAIN_FLOPS_PER_FORWARD = 3
+
+
+@dataclass
+class TrialProgress:
+    """Counters that run across phases: the global epoch (the fidelity) and training cost."""
+
+    global_epoch: int = 0
+    train_flops: float = 0.0
+    wall_time_s: float = 0.0
+    method_state: dict[str, Any] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "global_epoch": self.global_epoch,
+            "train_flops": self.train_flops,
+            "wall_time_s": self.wall_time_s,
+            "method_state": self.method_state,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "TrialProgress":
+        return cls(
+            int(state["global_epoch"]),
+            float(state["train_flops"]),
+            float(state["wall_time_s"]),
+            dict(state["method_state"]),
+        )
+
+
+@dataclass
+class PhaseResult:
+    model: nn.Module
+    epochs_run: int
+    stopped_early: bool
+    last_metrics: dict[str, Any]
+
+
+def run_phase(
+    *,
+    phase: str,
+    model: nn.Module,
+    epochs: int,
+    cfg: ExperimentConfig,
+    data: DataBundle,
+    device: torch.device,
+    session: Session,
+    progress: TrialProgress,
+    resume: dict[str, Any] | None = None,
+    after_backward: AfterBackward | None = None,
+    on_epoch_end: EpochHook | None = None,
+) -> PhaseResult:
+    """Train `model` for `epochs`, reporting every epoch; `resume` is this phase's checkpoint."""
+    model.to(device)
+    optimizer = make_optimizer(model, cfg.train)
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        start = int(resume["phase_epoch"])
+        if resume.get("stopped"):
+            return PhaseResult(model, start, True, dict(resume.get("last_metrics", {})))
+    input_shape = (data.in_channels, data.input_size, data.input_size)
+    flops, params = count_flops(model, input_shape), count_params(model)
+    metrics: dict[str, Any] = dict(resume.get("last_metrics", {})) if resume else {}
+    stopped = False
+    for phase_epoch in range(start, epochs):
+        began = time.perf_counter()
+        lr = lr_at(cfg.train, phase_epoch, epochs)
+        set_lr(optimizer, lr)
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward)
+        progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
+        val_acc = evaluate(model, data.val, device)
+        test_acc = evaluate(model, data.test, device)
+        extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)
+        progress.global_epoch += 1
+        progress.wall_time_s += time.perf_counter() - began
+        metrics = {
+            "epoch": progress.global_epoch,
+            "phase": phase,
+            "phase_epoch": phase_epoch + 1,
+            "train_loss": loss,
+            "val_accuracy": val_acc,
+            "test_accuracy": test_acc,
+            "lr": lr,
+            "flops": flops,
+            "params": params,
+            "train_flops_cumulative": progress.train_flops,
+            "wall_time_s": progress.wall_time_s,
+            **extra_metrics,
+        }
+        state = {
+            "phase": phase,
+            "phase_epoch": phase_epoch + 1,
+            "stopped": stopped,
+            "last_metrics": metrics,
+            "arch": dict(model.arch),  # type: ignore[arg-type]
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "extra": extra_state,
+            "progress": progress.state_dict(),
+        }
+        session.report_epoch(metrics, state)
+        if stopped:
+            return PhaseResult(model, phase_epoch + 1, True, metrics)
+    return PhaseResult(model, epochs, False, metrics)

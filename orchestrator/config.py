@@ -1,0 +1,249 @@
+"""Load a YAML preset into typed, frozen configs; apply `--set a.b=value` overrides; hash identities.
+
+Unknown keys and values of the wrong type are errors (never silently dropped); every message names
+the offending key or value and the valid choices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lottery.config import DataConfig, ExperimentConfig, MethodParams, ModelConfig, TrainConfig, to_flat_dict
+from lottery.errors import ConfigError
+from lottery.methods import METHODS
+
+OBJECTIVE_DIRECTIONS = ("max", "min")
+# Final metrics a sweep may optimise (each method reports these).
+OBJECTIVE_METRICS = ("val_accuracy", "test_accuracy", "flops", "params", "flops_ratio", "train_flops_total")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Resources each Ray trial asks for (fractions allowed)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cpu <= 0:
+            raise ConfigError(f"invalid value {self.cpu!r} for sweep.resources.cpu; valid: a number > 0")
+        if self.gpu < 0:
+            raise ConfigError(f"invalid value {self.gpu!r} for sweep.resources.gpu; valid: a number >= 0")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How a sweep explores: which search space, how many trials, which objectives, where results go."""
+
+    name: str = "sweep"
+    search_space: str = "earlybird"
+    num_trials: int = 8
+    max_concurrent: int = 2
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    objectives: tuple[str, ...] = ("val_accuracy:max", "flops:min")
+    baselines: tuple[str, ...] = ("dense",)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_failures: int = 2
+    results_dir: str = "results"
+    mlflow_uri: str = ""
+    storage_path: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ ") or self.name.startswith("."):
+            raise ConfigError(f"invalid sweep name {self.name!r}; valid: a non-empty name without '/', '\\' or spaces")
+        if self.num_trials < 1:
+            raise ConfigError(f"invalid value {self.num_trials!r} for sweep.num_trials; valid: an integer >= 1")
+        if self.max_concurrent < 1:
+            raise ConfigError(f"invalid value {self.max_concurrent!r} for sweep.max_concurrent; valid: an integer >= 1")
+        if self.max_failures < 0:
+            raise ConfigError(f"invalid value {self.max_failures!r} for sweep.max_failures; valid: an integer >= 0")
+        if not self.objectives:
+            raise ConfigError("sweep.objectives is empty; valid: entries like 'val_accuracy:max', 'flops:min'")
+        for objective in self.objectives:
+            metric, _, direction = objective.partition(":")
+            if metric not in OBJECTIVE_METRICS or direction not in OBJECTIVE_DIRECTIONS:
+                raise ConfigError(
+                    f"invalid objective {objective!r} in sweep.objectives; valid: METRIC:max|min with METRIC one of "
+                    f"{', '.join(OBJECTIVE_METRICS)}"
+                )
+        for baseline in self.baselines:
+            METHODS.get(baseline)
+
+    def objective_pairs(self) -> list[tuple[str, str]]:
+        """[(metric, 'max'|'min'), ...] in the configured order."""
+        return [tuple(o.split(":", 1)) for o in self.objectives]  # type: ignore[misc]
+
+
+SECTIONS = {"seed", "data", "model", "train", "method", "sweep"}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a preset; a missing or malformed file is a ConfigError naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {str(path)!r}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections {sorted(SECTIONS)}")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` strings (values parsed as YAML scalars/lists) to a nested dict copy."""
+    result = json.loads(json.dumps(raw))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"invalid override {item!r}; valid form: key.path=value, e.g. train.epochs=5")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"invalid value in override {item!r}: {err}") from err
+        parts = key.split(".")
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        (element, *_rest) = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce(v, element, f"{key}[]") for v in value)
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported annotation {annotation} for {key}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"invalid type for {key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"invalid type for {key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"invalid type for {key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"invalid type for {key}: expected a string, got {value!r}")
+    raise TypeError(f"unsupported annotation {annotation} for {key}")
+
+
+def build(cls: type, raw: Any, prefix: str) -> Any:
+    """Construct dataclass `cls` from a dict, recursing into nested dataclasses; unknown keys raise."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid value {raw!r} for section {prefix.rstrip('.') or 'config'}; expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        where = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"unknown key {prefix}{unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
+    kwargs: dict[str, Any] = {}
+    for name in names:
+        if name not in raw:
+            continue
+        annotation = hints[name]
+        key = f"{prefix}{name}"
+        if annotation is MethodParams:
+            kwargs[name] = build_method(raw[name], key)
+        elif dataclasses.is_dataclass(annotation):
+            kwargs[name] = build(annotation, raw[name], key + ".")
+        else:
+            kwargs[name] = _coerce(raw[name], annotation, key)
+    return cls(**kwargs)
+
+
+def build_method(raw: Any, key: str = "method") -> MethodParams:
+    """The registered method's own Params dataclass, chosen by `name`."""
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(f"section {key} needs a 'name'; valid names: {', '.join(METHODS.names())}")
+    method = METHODS.get(str(raw["name"]))
+    return build(method.Params, raw, key + ".")
+
+
+def experiment_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
+    """ExperimentConfig from a nested dict (the preset minus its `sweep` section)."""
+    body = {k: v for k, v in raw.items() if k != "sweep"}
+    unknown = sorted(set(body) - SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} at the top level; valid keys: {', '.join(sorted(SECTIONS))}")
+    if "method" not in body:
+        body["method"] = {"name": "earlybird"}
+    return build(ExperimentConfig, body, "")
+
+
+def sweep_from_dict(raw: dict[str, Any]) -> SweepConfig:
+    return build(SweepConfig, raw.get("sweep") or {}, "sweep.")
+
+
+def load_configs(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, SweepConfig]:
+    """Preset file + overrides -> (experiment, sweep), fully validated before anything runs."""
+    raw = apply_overrides(load_yaml(path), overrides or [])
+    return experiment_from_dict(raw), sweep_from_dict(raw)
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """{'train.lr': 0.1} -> {'train': {'lr': 0.1}}."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
+    return experiment_from_dict(unflatten(flat))
+
+
+def with_overrides(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> ExperimentConfig:
+    """A copy of `cfg` with dotted-key values replaced (a changed method.name resets method params)."""
+    flat = to_flat_dict(cfg)
+    if "method.name" in flat_overrides and flat_overrides["method.name"] != flat["method.name"]:
+        flat = {k: v for k, v in flat.items() if not k.startswith("method.")}
+    flat.update(flat_overrides)
+    return experiment_from_flat(flat)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """Short hash of the fields that differ from their defaults (plus the method's name).
+
+    Hashing only non-default values means a new field with a default never changes old identities.
+    """
+    flat = to_flat_dict(cfg)
+    defaults = to_flat_dict(ExperimentConfig(method=type(cfg.method)()))
+    canonical = {k: v for k, v in flat.items() if k == "method.name" or defaults.get(k, object()) != v}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+__all__ = [
+    "DataConfig", "ModelConfig", "TrainConfig", "ResourcesConfig", "SweepConfig", "load_configs",
+    "experiment_from_flat", "with_overrides", "config_hash", "build_method",
+]

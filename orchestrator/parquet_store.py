@@ -1,0 +1,66 @@
+"""Parquet results of one sweep: `trials/<trial_id>.parquet` and `epochs/<trial_id>.parquet`.
+
+One file per trial, keyed by trial id and replaced atomically, so a rewrite never duplicates rows
+and a crash never leaves half a file. `pandas.read_parquet(folder)` reads a whole table.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from orchestrator.results_schema import conform, epochs_schema, trials_schema
+
+
+def write_table_atomic(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) -> None:
+    """Write rows with exactly `schema` to a temp file beside `path`, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist([conform(r, schema) for r in rows], schema=schema)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class ParquetResults:
+    """Writer and reader of one sweep's two tables."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.sweep_dir = Path(sweep_dir)
+        self.trials_dir = self.sweep_dir / "trials"
+        self.epochs_dir = self.sweep_dir / "epochs"
+
+    def write_trial(self, row: dict[str, Any]) -> Path:
+        path = self.trials_dir / f"{row['trial_id']}.parquet"
+        write_table_atomic([row], trials_schema(), path)
+        return path
+
+    def write_epochs(self, trial_id: str, rows: list[dict[str, Any]]) -> Path:
+        path = self.epochs_dir / f"{trial_id}.parquet"
+        write_table_atomic(rows, epochs_schema(), path)
+        return path
+
+    def has_results(self) -> bool:
+        return self.trials_dir.is_dir() and any(self.trials_dir.glob("*.parquet"))
+
+    def read_trials(self) -> pd.DataFrame:
+        return _read(self.trials_dir, trials_schema())
+
+    def read_epochs(self) -> pd.DataFrame:
+        return _read(self.epochs_dir, epochs_schema())
+
+
+def _read(folder: Path, schema: pa.Schema) -> pd.DataFrame:
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        return schema.empty_table().to_pandas()
+    return ds.dataset(str(folder), schema=schema, format="parquet").to_table().to_pandas()

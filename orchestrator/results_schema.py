@@ -1,0 +1,123 @@
+"""The one place that defines the Parquet results schema (trials table and epochs table).
+
+Every file of a table is written with the full schema below, so `pandas.read_parquet(folder)` sees
+the same columns in every file whatever the method. Config columns are the flat config keys
+(`train.lr`, `method.prune_ratio`, ...) of the experiment config and of every registered method.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+import pyarrow as pa
+
+from lottery.config import ExperimentConfig, MethodParams
+from lottery.methods import METHODS
+
+# Identity and bookkeeping columns of every row.
+ID_FIELDS = [
+    pa.field("sweep", pa.string()),
+    pa.field("trial_id", pa.string()),
+    pa.field("config_hash", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("seed", pa.int64()),
+]
+
+# Metrics one row per trial and epoch carries (NaN / null where a method has no such value).
+EPOCH_METRIC_FIELDS = [
+    pa.field("epoch", pa.int64()),  # global epoch across phases: the fidelity of this row
+    pa.field("phase", pa.string()),
+    pa.field("phase_epoch", pa.int64()),
+    pa.field("train_loss", pa.float64()),
+    pa.field("val_accuracy", pa.float64()),
+    pa.field("test_accuracy", pa.float64()),
+    pa.field("lr", pa.float64()),
+    pa.field("flops", pa.int64()),
+    pa.field("params", pa.int64()),
+    pa.field("train_flops_cumulative", pa.float64()),
+    pa.field("wall_time_s", pa.float64()),
+    pa.field("mask_distance", pa.float64()),
+    pa.field("eb_drawn", pa.bool_()),
+]
+
+# Final metrics of a trial (the retrained ticket for ticket methods).
+FINAL_METRIC_FIELDS = [
+    pa.field("val_accuracy", pa.float64()),
+    pa.field("test_accuracy", pa.float64()),
+    pa.field("flops", pa.int64()),
+    pa.field("params", pa.int64()),
+    pa.field("dense_flops", pa.int64()),
+    pa.field("dense_params", pa.int64()),
+    pa.field("flops_ratio", pa.float64()),
+    pa.field("epochs_trained", pa.int64()),
+    pa.field("train_flops_total", pa.float64()),
+    pa.field("wall_time_s", pa.float64()),
+    pa.field("eb_epoch", pa.int64()),
+    pa.field("eb_detected", pa.bool_()),
+    pa.field("search_epochs", pa.int64()),
+    pa.field("channels_kept", pa.float64()),
+    pa.field("ticket_val_accuracy_before_retrain", pa.float64()),
+]
+
+TRIAL_STATUS_FIELDS = [
+    pa.field("status", pa.string()),  # completed | failed
+    pa.field("error", pa.string()),
+    pa.field("arm", pa.string()),  # search (told to Optuna) | baseline | single (tickets run)
+    pa.field("optuna_trial_number", pa.int64()),
+    pa.field("mlflow_run_id", pa.string()),
+    pa.field("ticket_path", pa.string()),
+]
+
+_ARROW_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+
+
+def _config_fields(cls: type, prefix: str) -> list[pa.Field]:
+    fields: list[pa.Field] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        annotation = hints[f.name]
+        if annotation is MethodParams:
+            continue
+        if dataclasses.is_dataclass(annotation):
+            fields += _config_fields(annotation, f"{prefix}{f.name}.")
+        elif typing.get_origin(annotation) is tuple:
+            fields.append(pa.field(f"{prefix}{f.name}", pa.string()))  # JSON text
+        else:
+            fields.append(pa.field(f"{prefix}{f.name}", _ARROW_TYPES[annotation]))
+    return fields
+
+
+def config_fields() -> list[pa.Field]:
+    """Columns for the experiment config: common sections plus every registered method's params."""
+    fields = _config_fields(ExperimentConfig, "")
+    seen = {f.name: f for f in fields}
+    for name in METHODS.names():
+        for f in _config_fields(METHODS.get(name).Params, "method."):
+            if f.name in seen and seen[f.name].type != f.type:
+                raise TypeError(f"method param {f.name} has two types: {seen[f.name].type} and {f.type}")
+            if f.name not in seen:
+                seen[f.name] = f
+                fields.append(f)
+    return fields
+
+
+def trials_schema() -> pa.Schema:
+    return pa.schema(ID_FIELDS + TRIAL_STATUS_FIELDS + FINAL_METRIC_FIELDS + config_fields())
+
+
+def epochs_schema() -> pa.Schema:
+    return pa.schema(ID_FIELDS + EPOCH_METRIC_FIELDS)
+
+
+def conform(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
+    """Keep the schema's columns only (missing ones null); tuples become JSON text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for f in schema:
+        value = row.get(f.name)
+        if isinstance(value, (list, tuple)):
+            value = json.dumps(list(value))
+        out[f.name] = value
+    return out

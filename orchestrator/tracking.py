@@ -1,0 +1,98 @@
+"""MLflow bookkeeping: one experiment per sweep, a parent run, one child run per trial.
+
+Runs are found again by tags (`tickets.sweep`, `tickets.trial_id`) rather than kept in memory, so a
+restarted driver re-attaches to its runs instead of creating duplicates. Only the driver writes,
+which keeps a local SQLite store free of concurrent writers.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+TAG_SWEEP = "tickets.sweep"
+TAG_ROLE = "tickets.role"
+TAG_TRIAL = "tickets.trial_id"
+TAG_HASH = "tickets.config_hash"
+TAG_METHOD = "tickets.method"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAMS_PER_BATCH = 100
+
+
+def default_tracking_uri(results_dir: Path) -> str:
+    return f"sqlite:///{(Path(results_dir).resolve() / 'mlflow.db')}"
+
+
+class MlflowTracker:
+    """Thin, explicit wrapper over MlflowClient (no global active-run state)."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+            self.experiment_id = self.client.create_experiment(
+                experiment_name,
+                artifact_location=location,
+                # Opens the MLflow 3 UI on the training-runs table instead of its GenAI view.
+                tags={"mlflow.experimentKind": "custom_model_development"},
+            )
+        else:
+            self.experiment_id = experiment.experiment_id
+
+    def _find_run(self, filter_string: str) -> str | None:
+        runs = self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def parent_run(self, sweep: str, params: dict[str, Any]) -> str:
+        """The sweep's parent run, re-attached if it already exists."""
+        found = self._find_run(f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'parent'")
+        if found:
+            self.client.update_run(found, status="RUNNING")
+            return found
+        run = self.client.create_run(self.experiment_id, run_name=sweep, tags={TAG_SWEEP: sweep, TAG_ROLE: "parent"})
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def trial_run(self, sweep: str, parent_id: str, trial_id: str, name: str, tags: dict[str, str], params: dict[str, Any]) -> str:
+        """The trial's child run, found by trial id or created with its flat config as params."""
+        found = self._find_run(f"tags.`{TAG_TRIAL}` = '{trial_id}'")
+        if found:
+            return found
+        all_tags = {TAG_SWEEP: sweep, TAG_ROLE: "trial", TAG_TRIAL: trial_id, PARENT_TAG: parent_id, **tags}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        items = [Param(k, str(v)) for k, v in sorted(params.items())]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int) -> None:
+        """Numeric, finite values only (MLflow stores floats; NaN would poison charts)."""
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
+        ]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+    def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def log_artifact(self, run_id: str, local_file: Path) -> None:
+        self.client.log_artifact(run_id, str(local_file))
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
+
+    def finish(self, run_id: str, ok: bool = True) -> None:
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED if ok else RunStatus.FAILED))
