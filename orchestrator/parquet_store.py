@@ -50,6 +50,10 @@ class ParquetResults:
         write_table_atomic(rows, epochs_schema(), path)
         return path
 
+    def read_trial_epochs(self, trial_id: str) -> list[dict[str, Any]]:
+        path = self.epochs_dir / f"{trial_id}.parquet"
+        return pq.read_table(path).to_pylist() if path.exists() else []
+
     def has_results(self) -> bool:
         return self.trials_dir.is_dir() and any(self.trials_dir.glob("*.parquet"))
 

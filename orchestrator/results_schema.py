@@ -103,7 +103,9 @@ def config_fields() -> list[pa.Field]:
 
 
 def trials_schema() -> pa.Schema:
-    return pa.schema(ID_FIELDS + TRIAL_STATUS_FIELDS + FINAL_METRIC_FIELDS + config_fields())
+    fixed = ID_FIELDS + TRIAL_STATUS_FIELDS + FINAL_METRIC_FIELDS
+    taken = {f.name for f in fixed}
+    return pa.schema(fixed + [f for f in config_fields() if f.name not in taken])
 
 
 def epochs_schema() -> pa.Schema:

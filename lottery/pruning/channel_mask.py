@@ -42,13 +42,19 @@ def flatten_mask(masks: list[torch.Tensor]) -> torch.Tensor:
 
 
 def mask_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Normalized Hamming distance: the fraction of positions where two flat masks differ."""
+    """Normalized Hamming distance: the fraction of positions where two flat masks differ.
+
+    Counted in integers and divided in float64, so a distance of exactly epsilon (e.g. 2 of 20)
+    compares equal to epsilon (a float32 mean gives 0.10000000149 > 0.1).
+    """
     if a.shape != b.shape:
         raise ValueError(f"masks of different shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    return (a.bool() ^ b.bool()).float().mean().item()
+    if a.numel() == 0:
+        return float("nan")
+    return int((a.bool() ^ b.bool()).sum().item()) / a.numel()
 
 
 def kept_fraction(masks: list[torch.Tensor]) -> float:
     """Fraction of channels a mask keeps."""
     flat = flatten_mask(masks)
-    return flat.float().mean().item()
+    return int(flat.sum().item()) / flat.numel()

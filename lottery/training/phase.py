@@ -53,6 +53,25 @@ class TrialProgress:
         )
 
 
+def rng_state(data: DataBundle) -> dict[str, torch.Tensor]:
+    """The random state the next epoch draws from: torch's global RNG (DataLoader transforms) and the
+    train stream's own shuffle/augment generator, so a resumed trial replays the same batches."""
+    state = {"torch": torch.get_rng_state()}
+    generator = getattr(data.train, "generator", None)
+    if isinstance(generator, torch.Generator):
+        state["train_data"] = generator.get_state()
+    return state
+
+
+def restore_rng_state(data: DataBundle, state: dict[str, torch.Tensor] | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    generator = getattr(data.train, "generator", None)
+    if isinstance(generator, torch.Generator) and "train_data" in state:
+        generator.set_state(state["train_data"])
+
+
 @dataclass
 class PhaseResult:
     model: nn.Module
@@ -83,6 +102,7 @@ def run_phase(
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         start = int(resume["phase_epoch"])
+        restore_rng_state(data, resume.get("rng"))
         if resume.get("stopped"):
             return PhaseResult(model, start, True, dict(resume.get("last_metrics", {})))
     input_shape = (data.in_channels, data.input_size, data.input_size)
@@ -124,6 +144,7 @@ def run_phase(
             "optimizer": optimizer.state_dict(),
             "extra": extra_state,
             "progress": progress.state_dict(),
+            "rng": rng_state(data),
         }
         session.report_epoch(metrics, state)
         if stopped:

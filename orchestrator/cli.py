@@ -1,0 +1,92 @@
+"""The `tickets` command line: sweep, run, list, resume, analyze.
+
+Every project error becomes one line on stderr and exit code 2, before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from lottery.errors import TicketsError
+
+EXIT_USAGE = 2
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML preset, e.g. configs/demo.yaml")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 --set method.prune_ratio=0.3 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tickets", description="Find lottery tickets as tracked, comparable sweeps.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sweep = sub.add_parser("sweep", help="run a sweep (Ray Tune + Optuna), recorded in MLflow and Parquet")
+    _add_config_args(sweep)
+    sweep.add_argument("--name", help="sweep name (default: sweep.name of the config)")
+    sweep.add_argument("--address", help="join a running Ray cluster (an address or 'auto'); default: start a local Ray")
+
+    run = sub.add_parser("run", help="run one experiment in-process without Ray (for debugging)")
+    _add_config_args(run)
+    run.add_argument("--name", default="runs", help="results subfolder / MLflow experiment (default: runs)")
+
+    sub.add_parser("list", help="list registered methods, models, datasets and search spaces")
+
+    resume = sub.add_parser("resume", help="finish an interrupted sweep (restores the Ray Tune experiment)")
+    resume.add_argument("name", help="the sweep's name")
+    resume.add_argument("--results-dir", default="results", help="results folder (default: results)")
+    resume.add_argument("--address", help="join a running Ray cluster; default: start a local Ray")
+
+    analyze = sub.add_parser("analyze", help="print the Pareto front of a finished sweep and draw its plot")
+    analyze.add_argument("results_dir", help="a sweep's folder (results/NAME) or a results folder holding sweeps")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TicketsError as err:
+        print(f"tickets: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from orchestrator.commands import sweep_command
+
+    return sweep_command(args.config, args.overrides, args.name, args.address)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.commands import run_command
+
+    return run_command(args.config, args.overrides, args.name)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from orchestrator.commands import list_command
+
+    return list_command()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from orchestrator.commands import resume_command
+
+    return resume_command(args.name, Path(args.results_dir), args.address)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from orchestrator.commands import analyze_command
+
+    return analyze_command(Path(args.results_dir))
+
+
+COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "resume": cmd_resume, "analyze": cmd_analyze}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Records trials as they run into MLflow (child runs) and Parquet (trials and epochs tables).
+
+Independent of Ray: the Tune callback and the in-process `tickets run` both drive it. Epoch rows
+are keyed by (trial, epoch) so a trial replaying epochs after a restart never duplicates a row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lottery.config import ExperimentConfig, to_flat_dict
+from orchestrator.parquet_store import ParquetResults
+from orchestrator.tracking import TAG_HASH, TAG_METHOD, MlflowTracker
+
+FINAL_METRIC_PREFIX = "final_"
+
+
+@dataclass
+class TrialRecord:
+    trial_id: str
+    cfg: ExperimentConfig
+    config_hash: str
+    arm: str
+    optuna_trial_number: int
+    run_id: str
+    epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class TrialRecorder:
+    """One per sweep; every write goes through here."""
+
+    def __init__(self, sweep: str, store: ParquetResults, tracker: MlflowTracker, parent_run_id: str) -> None:
+        self.sweep = sweep
+        self.store = store
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.trials: dict[str, TrialRecord] = {}
+
+    def start(self, trial_id: str, cfg: ExperimentConfig, config_hash: str, arm: str, optuna_trial_number: int) -> TrialRecord:
+        if trial_id in self.trials:
+            return self.trials[trial_id]
+        name = f"{cfg.method.name}-{trial_id}"
+        tags = {TAG_HASH: config_hash, TAG_METHOD: cfg.method.name, "tickets.arm": arm}
+        run_id = self.tracker.trial_run(self.sweep, self.parent_run_id, trial_id, name, tags, to_flat_dict(cfg))
+        record = TrialRecord(trial_id, cfg, config_hash, arm, optuna_trial_number, run_id)
+        for row in self.store.read_trial_epochs(trial_id):  # a resumed driver keeps earlier epochs
+            record.epochs[int(row["epoch"])] = row
+        self.trials[trial_id] = record
+        return record
+
+    def _ids(self, record: TrialRecord) -> dict[str, Any]:
+        return {
+            "sweep": self.sweep,
+            "trial_id": record.trial_id,
+            "config_hash": record.config_hash,
+            "method": record.cfg.method.name,
+            "seed": record.cfg.seed,
+        }
+
+    def epoch(self, trial_id: str, metrics: dict[str, Any]) -> None:
+        record = self.trials[trial_id]
+        step = int(metrics["epoch"])
+        record.epochs[step] = {**self._ids(record), **metrics}
+        self.tracker.log_metrics(record.run_id, metrics, step=step)
+        self.store.write_epochs(trial_id, [record.epochs[k] for k in sorted(record.epochs)])
+
+    def complete(self, trial_id: str, final: dict[str, Any], ticket_dir: Path | None) -> dict[str, Any]:
+        record = self.trials[trial_id]
+        step = int(final.get("epochs_trained", 0))
+        self.tracker.log_metrics(record.run_id, {FINAL_METRIC_PREFIX + k: v for k, v in final.items()}, step=step)
+        if ticket_dir is not None and ticket_dir.is_dir():
+            self.tracker.log_artifacts(record.run_id, ticket_dir, "ticket")
+        self.tracker.finish(record.run_id, ok=True)
+        row = self._trial_row(record, "completed", "", final, ticket_dir)
+        self.store.write_trial(row)
+        return row
+
+    def fail(self, trial_id: str, error: str) -> dict[str, Any]:
+        record = self.trials[trial_id]
+        self.tracker.set_tag(record.run_id, "tickets.error", error[:5000])
+        self.tracker.finish(record.run_id, ok=False)
+        row = self._trial_row(record, "failed", error, {}, None)
+        self.store.write_trial(row)
+        return row
+
+    def _trial_row(self, record: TrialRecord, status: str, error: str, final: dict[str, Any], ticket_dir: Path | None) -> dict[str, Any]:
+        return {
+            **to_flat_dict(record.cfg),
+            **final,
+            **self._ids(record),
+            "status": status,
+            "error": error,
+            "arm": record.arm,
+            "optuna_trial_number": record.optuna_trial_number,
+            "mlflow_run_id": record.run_id,
+            "ticket_path": str(ticket_dir) if ticket_dir is not None else None,
+        }

@@ -1,0 +1,148 @@
+"""A Ray Tune searcher that drives an Optuna multi-objective study directly (ask / tell).
+
+Why not Ray's OptunaSearch: it cannot run fixed baseline arms beside the search, it tells NaN
+objectives to Optuna (which then fails), and it sets no constraints. Here the baselines are
+suggested first and never told to Optuna; failed or NaN trials are told as FAIL; the study lives
+in a journal file in the sweep folder so it can be reloaded and extended.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from lottery.config import ExperimentConfig, to_flat_dict
+from lottery.errors import ConfigError
+from orchestrator.config import SweepConfig, config_hash, with_overrides
+from search_spaces import SearchSpace
+
+SAMPLERS = ("tpe", "nsga2", "random")
+FINAL_PREFIX = "final/"
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(SAMPLERS)}")
+
+
+def open_study(sweep: SweepConfig, journal: Path) -> optuna.Study:
+    """The sweep's study, created or reloaded from its journal file."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    directions = ["maximize" if d == "max" else "minimize" for _, d in sweep.objective_pairs()]
+    return optuna.create_study(
+        study_name=sweep.name,
+        storage=storage,
+        directions=directions,
+        sampler=make_sampler(sweep.sampler, sweep.sampler_seed),
+        load_if_exists=True,
+    )
+
+
+def check_space(base: ExperimentConfig, space: SearchSpace) -> None:
+    """Build the config at every bound of every dimension so a bad range fails before any trial."""
+    if space.method != base.method.name:
+        raise ConfigError(
+            f"search space {space.method!r} explores method {space.method!r} but method.name is {base.method.name!r}"
+        )
+    for key, dim in space.dimensions.items():
+        for value in dim.extremes():
+            with_overrides(base, {key: value})
+
+
+class TicketSearcher(Searcher):
+    """Suggests the baseline arms first, then Optuna's proposals; tells Optuna only search trials."""
+
+    def __init__(self, base: ExperimentConfig, space: SearchSpace, sweep: SweepConfig, journal: Path) -> None:
+        super().__init__(metric=None, mode=None)
+        self.base = base
+        self.space = space
+        self.sweep = sweep
+        self.journal = journal
+        self.pending_baselines = list(sweep.baselines)
+        self.live: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+        self.study = open_study(sweep, journal)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("study", None)  # reopened from the journal file; storage handles do not pickle
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.study = open_study(self.sweep, self.journal)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.pending_baselines:
+            name = self.pending_baselines.pop(0)
+            cfg = with_overrides(self.base, {"method.name": name})
+            return _suggestion(cfg, arm="baseline", optuna_number=-1)
+        trial = self.study.ask()
+        try:
+            cfg = with_overrides(self.base, self.space.sample(trial))
+        except ConfigError:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        self.live[trial_id] = trial.number
+        return _suggestion(cfg, arm="search", optuna_number=trial.number)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        number = self.live.pop(trial_id, None)
+        if number is None:
+            return
+        values = objective_values(result, self.sweep) if (result and not error) else None
+        if values is None:
+            self.study.tell(number, state=TrialState.FAIL)
+        else:
+            self.study.tell(number, values)
+
+    def get_state(self) -> dict:
+        return {"pending_baselines": self.pending_baselines, "live": self.live}
+
+    def set_state(self, state: dict) -> None:
+        self.pending_baselines = list(state["pending_baselines"])
+        self.live = dict(state["live"])
+
+    def save(self, checkpoint_path: str) -> None:
+        import json
+
+        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        import json
+
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))
+
+
+def objective_values(result: dict[str, Any], sweep: SweepConfig) -> list[float] | None:
+    """The objective values from a trial's final report, or None if missing or not finite."""
+    values = []
+    for metric, _ in sweep.objective_pairs():
+        value = result.get(FINAL_PREFIX + metric)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return values
+
+
+def _suggestion(cfg: ExperimentConfig, arm: str, optuna_number: int) -> dict[str, Any]:
+    return {
+        "experiment": to_flat_dict(cfg),
+        "arm": arm,
+        "optuna_trial_number": optuna_number,
+        "config_hash": config_hash(cfg),
+    }

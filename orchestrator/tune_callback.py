@@ -1,0 +1,131 @@
+"""Adapter from Ray Tune's driver-side callback events to the TrialRecorder."""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from orchestrator.config import experiment_from_flat
+from orchestrator.parquet_store import ParquetResults
+from orchestrator.recorder import TrialRecorder
+from orchestrator.tracking import MlflowTracker
+from orchestrator.searcher import FINAL_PREFIX
+from trainables.ticket_trainable import FINAL_FILE, REPORT_KIND, TICKET_SUBDIR
+
+
+@dataclass(frozen=True)
+class RecorderSpec:
+    """Plain values from which the driver rebuilds its recorder (Tune pickles callbacks for resume)."""
+
+    sweep: str
+    sweep_dir: str
+    tracking_uri: str
+    experiment_name: str
+    artifact_root: str
+    parent_run_id: str
+
+    def build(self) -> TrialRecorder:
+        tracker = MlflowTracker(self.tracking_uri, self.experiment_name, Path(self.artifact_root))
+        return TrialRecorder(self.sweep, ParquetResults(Path(self.sweep_dir)), tracker, self.parent_run_id)
+
+
+class RecorderCallback(Callback):
+    """Starts a record when a trial starts, logs each epoch, writes the trial row at the end.
+
+    The ticket is copied from the trial's final checkpoint (in the sweep's storage) into
+    `<sweep_dir>/tickets/<trial_id>` so the results folder holds every ticket next to the tables.
+    """
+
+    def __init__(self, spec: RecorderSpec) -> None:
+        self.spec = spec
+        self.tickets_dir = Path(spec.sweep_dir) / "tickets"
+        self.finals: dict[str, dict[str, Any]] = {}
+        self._recorder: TrialRecorder | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "tickets_dir": self.tickets_dir, "finals": self.finals, "_recorder": None}
+
+    @property
+    def recorder(self) -> TrialRecorder:
+        if self._recorder is None:
+            self._recorder = self.spec.build()
+        return self._recorder
+
+    def _ensure_started(self, trial: Any) -> None:
+        config = trial.config
+        self.recorder.start(
+            trial.trial_id,
+            experiment_from_flat(config["experiment"]),
+            config["config_hash"],
+            config["arm"],
+            int(config["optuna_trial_number"]),
+        )
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ensure_started(trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._ensure_started(trial)
+        kind = result.get(REPORT_KIND)
+        if kind == "epoch":
+            metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k != REPORT_KIND}
+            self.recorder.epoch(trial.trial_id, metrics)
+        elif kind == "final":
+            self.finals[trial.trial_id] = {k[len(FINAL_PREFIX):]: v for k, v in result.items() if k.startswith(FINAL_PREFIX)}
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ensure_started(trial)
+        final = self.finals.pop(trial.trial_id, None)
+        ticket = self._copy_ticket(trial)
+        if final is None:
+            final = self._final_from_checkpoint(trial)
+        if final is None:
+            self.recorder.fail(trial.trial_id, "trial ended without a final report")
+        else:
+            self.recorder.complete(trial.trial_id, final, ticket)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ensure_started(trial)
+        self.recorder.fail(trial.trial_id, _error_text(trial))
+
+    def _copy_ticket(self, trial: Any) -> Path | None:
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            return None
+        target = self.tickets_dir / trial.trial_id
+        with checkpoint.as_directory() as folder:
+            source = Path(folder) / TICKET_SUBDIR
+            if not source.is_dir():
+                return None
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(source, target)
+        return target
+
+    def _final_from_checkpoint(self, trial: Any) -> dict[str, Any] | None:
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as folder:
+            path = Path(folder) / FINAL_FILE
+            return json.loads(path.read_text()) if path.exists() else None
+
+
+def _error_text(trial: Any) -> str:
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).exists():
+        lines = Path(path).read_text().strip().splitlines()
+        return lines[-1] if lines else "trial errored"
+    return "trial errored"
+
+
+# Keys Tune adds to every result; they are not our metrics.
+_TUNE_KEYS = {
+    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
+    "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
+    "experiment_tag",
+}
