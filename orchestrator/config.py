@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,9 +19,12 @@ import yaml
 
 from lottery.config import DataConfig, ExperimentConfig, MethodParams, ModelConfig, TrainConfig, to_flat_dict
 from lottery.errors import ConfigError
+from lottery.data import DATASETS
 from lottery.methods import METHODS
+from lottery.models import MODELS
 
 OBJECTIVE_DIRECTIONS = ("max", "min")
+SAMPLERS = ("tpe", "nsga2", "random")
 # Final metrics a sweep may optimise (each method reports these).
 OBJECTIVE_METRICS = ("val_accuracy", "test_accuracy", "flops", "params", "flops_ratio", "train_flops_total")
 
@@ -77,6 +81,11 @@ class SweepConfig:
                 )
         for baseline in self.baselines:
             METHODS.get(baseline)
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r} for sweep.sampler; valid choices: {', '.join(SAMPLERS)}")
+        from search_spaces import SEARCH_SPACES  # lazy: keeps `orchestrator.config` free of optuna at import
+
+        SEARCH_SPACES.get(self.search_space)
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         """[(metric, 'max'|'min'), ...] in the configured order."""
@@ -122,6 +131,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin is tuple:
@@ -142,6 +154,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
         raise ConfigError(f"invalid type for {key}: expected a number, got {value!r}")
     if annotation is str:
         if isinstance(value, str):
@@ -161,7 +175,7 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(names))
     if unknown:
         where = prefix.rstrip(".") or "the top level"
-        raise ConfigError(f"unknown key {prefix}{unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
+        raise ConfigError(f"unknown key {prefix + unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
     kwargs: dict[str, Any] = {}
     for name in names:
         if name not in raw:
@@ -193,7 +207,10 @@ def experiment_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         raise ConfigError(f"unknown key {unknown[0]!r} at the top level; valid keys: {', '.join(sorted(SECTIONS))}")
     if "method" not in body:
         body["method"] = {"name": "earlybird"}
-    return build(ExperimentConfig, body, "")
+    cfg = build(ExperimentConfig, body, "")
+    MODELS.get(cfg.model.name)  # unknown names fail here, listing the valid ones
+    DATASETS.get(cfg.data.name)
+    return cfg
 
 
 def sweep_from_dict(raw: dict[str, Any]) -> SweepConfig:

@@ -19,10 +19,9 @@ from ray.tune.search import Searcher
 
 from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
-from orchestrator.config import SweepConfig, config_hash, with_overrides
+from orchestrator.config import SAMPLERS, SweepConfig, config_hash, with_overrides
 from search_spaces import SearchSpace
 
-SAMPLERS = ("tpe", "nsga2", "random")
 FINAL_PREFIX = "final/"
 
 

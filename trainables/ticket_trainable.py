@@ -7,6 +7,7 @@ checkpoint, which lands in the sweep's storage (shared storage on a cluster) for
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,9 @@ from orchestrator.searcher import FINAL_PREFIX
 TICKET_SUBDIR = "ticket"
 FINAL_FILE = "final.json"
 REPORT_KIND = "report_kind"  # "epoch" or "final" in every result
+# Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
+# reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
+CRASH_ONCE_ENV = "TICKETS_CRASH_ONCE"
 
 
 class RayTuneSession:
@@ -44,6 +48,7 @@ class RayTuneSession:
         with tempfile.TemporaryDirectory(prefix="tickets-ckpt-") as folder:
             torch.save(state, Path(folder) / CHECKPOINT_FILE)
             tune.report({**metrics, REPORT_KIND: "epoch"}, checkpoint=tune.Checkpoint.from_directory(folder))
+        _maybe_crash(int(metrics["epoch"]))
 
     def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="tickets-final-") as folder:
@@ -59,3 +64,17 @@ def ticket_trainable(config: dict[str, Any]) -> None:
     """Run one trial: `config['experiment']` is the flat experiment config chosen by the searcher."""
     cfg = experiment_from_flat(config["experiment"])
     METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
+
+
+def _maybe_crash(epoch: int) -> None:
+    spec = os.environ.get(CRASH_ONCE_ENV)
+    if not spec:
+        return
+    marker, _, at = spec.rpartition(":")
+    if epoch == int(at):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # atomic: only one trial crashes
+        except FileExistsError:
+            return
+        os.close(fd)
+        raise RuntimeError(f"injected crash after epoch {epoch} ({CRASH_ONCE_ENV})")

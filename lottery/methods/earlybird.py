@@ -130,7 +130,7 @@ class EarlyBird:
             seed_everything(cfg.seed + 1)
             ticket = model_from_arch(ticket.arch)  # type: ignore[arg-type]
         progress.method_state.update(
-            eb_epoch=search.epochs_run + 1 if search.stopped_early else -1,
+            eb_epoch=search.epochs_run if search.stopped_early else -1,
             eb_detected=search.stopped_early,
             search_epochs=search.epochs_run,
             channels_kept=kept_fraction(masks),
