@@ -22,6 +22,13 @@ def front_table(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.D
     return front[[c for c in FRONT_COLUMNS if c in front.columns]]
 
 
+def best_ticket_under(trials: pd.DataFrame, max_flops_ratio: float) -> pd.Series | None:
+    """The completed non-dense trial with the best val accuracy at most `max_flops_ratio` of dense FLOPs."""
+    done = trials[(trials["status"] == "completed") & (trials["method"] != "dense")]
+    small = done[done["flops_ratio"] <= max_flops_ratio]
+    return None if small.empty else small.sort_values(["val_accuracy", "flops"], ascending=[False, True]).iloc[0]
+
+
 def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str:
     """Human-readable front plus the dense baseline line for comparison."""
     front = front_table(trials, objectives)
@@ -33,6 +40,14 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
         d = dense.iloc[0]
         lines.append(f"dense baseline: val_accuracy {d['val_accuracy']:.4f}, test_accuracy {d['test_accuracy']:.4f}, "
                      f"flops {int(d['flops'])}, train_flops_total {d['train_flops_total']:.4g}")
+        best = best_ticket_under(trials, max_flops_ratio=0.5)
+        if best is not None:
+            lines.append(
+                f"best ticket at <= 50% of dense FLOPs: {best['trial_id']} ({best['method']}), "
+                f"{best['flops_ratio']:.1%} of dense FLOPs, val_accuracy {best['val_accuracy'] - d['val_accuracy']:+.2%} "
+                f"and test_accuracy {best['test_accuracy'] - d['test_accuracy']:+.2%} vs dense, "
+                f"training FLOPs {best['train_flops_total'] / d['train_flops_total']:.2f}x dense"
+            )
     failed = trials[trials["status"] != "completed"]
     if not failed.empty:
         lines.append(f"{len(failed)} trial(s) failed: " + "; ".join(f"{r.trial_id}: {r.error}" for r in failed.itertuples()))
@@ -48,7 +63,8 @@ def plot_front(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy")
     front = pareto_front(trials, [(accuracy, "max"), ("flops", "min")]).sort_values("flops")
     if not front.empty:
         ax.step(front["flops"], front[accuracy], where="post", color="black", lw=1, label="Pareto front")
-    ax.set_xlabel("inference FLOPs per sample")
+    ax.set_xscale("log")
+    ax.set_xlabel("inference FLOPs per sample (log scale)")
     ax.set_ylabel(accuracy.replace("_", " "))
     ax.set_title(f"{done['sweep'].iloc[0] if not done.empty else ''}: accuracy vs FLOPs")
     ax.grid(alpha=0.3)

@@ -1,0 +1,128 @@
+"""The `tickets` CLI as a user meets it: bad input is one `tickets: error:` line, exit 2, nothing written.
+
+Each command is a fresh interpreter (importing torch, MLflow and for `sweep` Ray takes seconds), so
+every command of this module is started at once by a module fixture, a few in parallel, and the
+tests only read their results.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]
+    needles: tuple[str, ...]  # substrings the error line must contain
+
+
+BAD_CASES = [
+    Case("sweep-unknown-key", ("sweep", "demo.yaml", "--set", "train.nope=1"), ("'train.nope'", "epochs")),
+    Case("sweep-wrong-type", ("sweep", "demo.yaml", "--set", "train.epochs=ten"), ("train.epochs", "'ten'")),
+    Case("run-prune-ratio", ("run", "demo.yaml", "--set", "method.prune_ratio=1.5"), ("method.prune_ratio", "1.5", "(0, 1)")),
+    Case("sweep-unknown-model", ("sweep", "demo.yaml", "--set", "model.name=alexnet"), ("'alexnet'", "vgg11")),
+    Case("run-unknown-dataset", ("run", "demo.yaml", "--set", "data.name=mnist"), ("'mnist'", "digits", "cifar10")),
+    Case("sweep-unknown-method", ("sweep", "demo.yaml", "--set", "method.name=lth"), ("'lth'", "dense", "earlybird")),
+    Case("run-missing-config", ("run", "missing.yaml"), ("config file not found", "missing.yaml")),
+    Case(
+        "sweep-cifar10-absent",
+        ("sweep", "demo.yaml", "--set", "data.name=cifar10", "--set", "data.download=false"),
+        ("cifar10 not found", "data.download=true"),
+    ),
+    Case("sweep-unknown-sampler", ("sweep", "demo.yaml", "--set", "sweep.sampler=cmaes"), ("'cmaes'", "tpe")),
+]
+
+
+def _tickets_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "tickets"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "orchestrator.cli"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def cli_results(tmp_path_factory) -> dict[str, tuple[Path, Future]]:
+    """Start every command of this module; {case id: (its working dir, future of its CompletedProcess)}."""
+    jobs: dict[str, tuple[Path, list[str]]] = {}
+    for case in BAD_CASES:
+        cwd = tmp_path_factory.mktemp(case.id)
+        shutil.copy(REPO / "configs" / "demo.yaml", cwd / "demo.yaml")
+        argv = [sys.executable, "-m", "orchestrator.cli", *case.argv, "--set", f"sweep.results_dir={cwd / 'results'}"]
+        jobs[case.id] = (cwd, argv)
+    misc = tmp_path_factory.mktemp("misc")
+    jobs["help"] = (misc, _tickets_cmd() + ["--help"])
+    jobs["sweep-help"] = (misc, _tickets_cmd() + ["sweep", "--help"])
+    jobs["list"] = (misc, _tickets_cmd() + ["list"])
+    pool = ThreadPoolExecutor(max_workers=3)
+    futures = {key: (cwd, pool.submit(_run, argv, cwd)) for key, (cwd, argv) in jobs.items()}
+    yield futures
+    pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=[c.id for c in BAD_CASES])
+def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case: Case, cli_results) -> None:
+    cwd, future = cli_results[case.id]
+    proc = future.result()
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tickets: error: "), lines[0]
+    for needle in case.needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert "Traceback" not in proc.stdout
+    assert not (cwd / "results").exists()
+    assert sorted(p.name for p in cwd.iterdir()) == ["demo.yaml"]  # no results/, data/, mlruns/, mlflow.db
+
+
+def test_help_exits_0(cli_results) -> None:
+    proc = cli_results["help"][1].result()
+    assert proc.returncode == 0, proc.stderr
+    for command in ("sweep", "run", "list", "resume", "analyze"):
+        assert command in proc.stdout
+    proc = cli_results["sweep-help"][1].result()
+    assert proc.returncode == 0, proc.stderr
+    assert "--set" in proc.stdout and "--address" in proc.stdout and "config" in proc.stdout
+
+
+def test_list_names_registered_components(cli_results) -> None:
+    proc = cli_results["list"][1].result()
+    assert proc.returncode == 0, proc.stderr
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in proc.stdout.splitlines():
+        if line and not line.startswith(" "):
+            current = line.rstrip(":")
+            sections[current] = []
+        elif line.strip():
+            sections[current].append(line.split()[0])
+    assert {"earlybird", "dense"} <= set(sections["methods"])
+    assert {"vgg11", "resnet20"} <= set(sections["models"])
+    assert {"digits", "cifar10", "synthetic"} <= set(sections["datasets"])
+    assert "earlybird" in sections["search spaces"]
+
+
+def test_usage_error_is_argparse_exit_2(tmp_path) -> None:
+    proc = _run([sys.executable, "-m", "orchestrator.cli", "frobnicate"], tmp_path)
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
