@@ -44,8 +44,8 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
         if best is not None:
             lines.append(
                 f"best ticket at <= 50% of dense FLOPs: {best['trial_id']} ({best['method']}), "
-                f"{best['flops_ratio']:.1%} of dense FLOPs, val_accuracy {best['val_accuracy'] - d['val_accuracy']:+.2%} "
-                f"and test_accuracy {best['test_accuracy'] - d['test_accuracy']:+.2%} vs dense, "
+                f"{best['flops_ratio']:.1%} of dense FLOPs, val_accuracy {100 * (best['val_accuracy'] - d['val_accuracy']):+.2f} pts "
+                f"and test_accuracy {100 * (best['test_accuracy'] - d['test_accuracy']):+.2f} pts vs dense, "
                 f"training FLOPs {best['train_flops_total'] / d['train_flops_total']:.2f}x dense"
             )
     failed = trials[trials["status"] != "completed"]

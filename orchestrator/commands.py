@@ -6,17 +6,14 @@ from pathlib import Path
 import yaml
 
 from lottery.errors import ConfigError
-from lottery.session import LocalSession
 from orchestrator.config import SweepConfig, config_hash, experiment_from_flat, load_configs, unflatten, build
-from orchestrator.parquet_store import ParquetResults
-from orchestrator.recorder import TrialRecorder
-from orchestrator.tracking import MlflowTracker, default_tracking_uri
 
 
 def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:
+    cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
+
     from orchestrator.sweep import run_sweep
 
-    cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))
     summary = run_sweep(cfg, sweep, address)
     _print_summary(summary)
     return 0 if (summary.trials["status"] == "completed").any() else 1
@@ -43,6 +40,10 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     """One experiment in-process; checkpointed by config hash, so re-running it trains nothing twice."""
     from lottery.methods import METHODS
     from lottery.methods.common import prepare_trial
+    from lottery.session import LocalSession
+    from orchestrator.parquet_store import ParquetResults
+    from orchestrator.recorder import TrialRecorder
+    from orchestrator.tracking import MlflowTracker, default_tracking_uri
 
     cfg, sweep = load_configs(config, overrides)
     prepare_trial(cfg)  # dataset check before anything is written
@@ -98,6 +99,7 @@ def list_command() -> int:
 def analyze_command(path: Path) -> int:
     """Print the front (and redraw the plot) of one sweep folder or of every sweep in a results folder."""
     from analysis.report import format_front, plot_front
+    from orchestrator.parquet_store import ParquetResults
 
     path = path.resolve()
     if not path.is_dir():

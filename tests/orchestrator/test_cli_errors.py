@@ -73,7 +73,7 @@ def cli_results(tmp_path_factory) -> dict[str, tuple[Path, Future]]:
     jobs["help"] = (misc, _tickets_cmd() + ["--help"])
     jobs["sweep-help"] = (misc, _tickets_cmd() + ["sweep", "--help"])
     jobs["list"] = (misc, _tickets_cmd() + ["list"])
-    pool = ThreadPoolExecutor(max_workers=3)
+    pool = ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2)))
     futures = {key: (cwd, pool.submit(_run, argv, cwd)) for key, (cwd, argv) in jobs.items()}
     yield futures
     pool.shutdown(wait=True)
