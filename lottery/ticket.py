@@ -13,6 +13,7 @@ from lottery.models import create_model
 ARCH_FILE = "arch.json"
 WEIGHTS_FILE = "weights.pt"
 SUMMARY_FILE = "ticket.json"
+MASKS_FILE = "masks.pt"
 
 
 def model_from_arch(arch: dict[str, Any]) -> nn.Module:
@@ -21,9 +22,12 @@ def model_from_arch(arch: dict[str, Any]) -> nn.Module:
     return create_model(arch["name"], **kwargs)
 
 
-def save_ticket(model: nn.Module, folder: Path, summary: dict[str, Any]) -> Path:
-    """Write arch.json, weights.pt and a readable ticket.json (metrics, channels) into `folder`."""
+def save_ticket(model: nn.Module, folder: Path, summary: dict[str, Any], masks: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write arch.json, weights.pt, masks.pt (unstructured tickets) and a readable ticket.json."""
     folder.mkdir(parents=True, exist_ok=True)
+    if masks:
+        torch.save({k: v.bool().cpu() for k, v in masks.items()}, folder / MASKS_FILE)
+        summary = {**summary, "weight_sparsity_per_layer": {k: 1.0 - v.float().mean().item() for k, v in masks.items()}}
     arch = dict(model.arch)  # type: ignore[arg-type]
     (folder / ARCH_FILE).write_text(json.dumps(arch, indent=2, sort_keys=True))
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
@@ -37,3 +41,9 @@ def load_ticket(folder: Path, device: str | torch.device = "cpu") -> nn.Module:
     state = torch.load(Path(folder) / WEIGHTS_FILE, map_location=device, weights_only=True)
     model.load_state_dict(state)
     return model.to(device)
+
+
+def load_ticket_masks(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The unstructured weight masks of a saved ticket, or None for a purely structured one."""
+    path = Path(folder) / MASKS_FILE
+    return torch.load(path, weights_only=True) if path.exists() else None

@@ -37,6 +37,10 @@ EPOCH_METRIC_FIELDS = [
     pa.field("params", pa.int64()),
     pa.field("train_flops_cumulative", pa.float64()),
     pa.field("wall_time_s", pa.float64()),
+    pa.field("nonzero_params", pa.int64()),
+    pa.field("sparse_flops", pa.int64()),  # dense FLOPs of each layer x its weight density
+    pa.field("weight_sparsity", pa.float64()),
+    pa.field("round", pa.int64()),  # IMP round (iterative methods), else null
     pa.field("mask_distance", pa.float64()),
     pa.field("eb_drawn", pa.bool_()),
 ]
@@ -50,6 +54,9 @@ FINAL_METRIC_FIELDS = [
     pa.field("dense_flops", pa.int64()),
     pa.field("dense_params", pa.int64()),
     pa.field("flops_ratio", pa.float64()),
+    pa.field("nonzero_params", pa.int64()),
+    pa.field("sparse_flops", pa.int64()),
+    pa.field("weight_sparsity", pa.float64()),
     pa.field("epochs_trained", pa.int64()),
     pa.field("train_flops_total", pa.float64()),
     pa.field("wall_time_s", pa.float64()),

@@ -12,7 +12,8 @@ from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle, load_dataset
-from lottery.measure import count_flops, count_params
+from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
+from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
 from lottery.methods.base import Session
 from lottery.models import create_model
 from lottery.ticket import save_ticket
@@ -75,10 +76,16 @@ def finish_trial(
     last_metrics: dict[str, Any],
     session: Session,
     extra: dict[str, Any],
+    masks: WeightMasks | None = None,
 ) -> dict[str, Any]:
-    """Compute the final metrics every method reports, save the ticket, hand both to the session."""
+    """Compute the final metrics every method reports, save the ticket, hand both to the session.
+
+    `flops` is the dense count of the (possibly channel-shrunk) model; with unstructured `masks`,
+    `sparse_flops` and `weight_sparsity` say what the weight mask removes on top.
+    """
     shape = input_shape(data)
     flops, dense_flops = count_flops(model, shape), count_flops(dense_model, shape)
+    sparse_flops = count_sparse_flops(model, shape, masks) if masks else flops
     final = {
         "val_accuracy": last_metrics["val_accuracy"],
         "test_accuracy": last_metrics["test_accuracy"],
@@ -87,12 +94,15 @@ def finish_trial(
         "dense_flops": dense_flops,
         "dense_params": count_params(dense_model),
         "flops_ratio": flops / dense_flops,
+        "nonzero_params": count_nonzero_params(model),
+        "sparse_flops": sparse_flops,
+        "weight_sparsity": mask_sparsity(masks) if masks else 0.0,
         "epochs_trained": progress.global_epoch,
         "train_flops_total": progress.train_flops,
         "wall_time_s": progress.wall_time_s,
         **extra,
     }
     with tempfile.TemporaryDirectory(prefix="ticket-") as tmp:
-        folder = save_ticket(model, Path(tmp), {"final_metrics": final})
+        folder = save_ticket(model, Path(tmp), {"final_metrics": final}, masks=masks)
         session.report_final(final, folder)
     return final

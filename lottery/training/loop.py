@@ -44,8 +44,12 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
     after_backward: AfterBackward | None = None,
+    after_step: AfterBackward | None = None,
 ) -> tuple[float, int]:
-    """Returns (mean training loss, number of samples seen)."""
+    """Returns (mean training loss, number of samples seen).
+
+    `after_backward` may edit gradients (regularisers); `after_step` may edit weights (masks).
+    """
     model.train()
     total_loss, seen = 0.0, 0
     for x, y in batches:
@@ -56,6 +60,8 @@ def train_one_epoch(
         if after_backward is not None:
             after_backward(model)
         optimizer.step()
+        if after_step is not None:
+            after_step(model)
         total_loss += loss.item() * y.numel()
         seen += y.numel()
     return total_loss / max(seen, 1), seen

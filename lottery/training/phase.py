@@ -15,7 +15,8 @@ from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle
-from lottery.measure import count_flops, count_params
+from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
+from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
 from lottery.methods.base import Session
 from lottery.training.loop import AfterBackward, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 
@@ -93,8 +94,13 @@ def run_phase(
     resume: dict[str, Any] | None = None,
     after_backward: AfterBackward | None = None,
     on_epoch_end: EpochHook | None = None,
+    masks: WeightMasks | None = None,
 ) -> PhaseResult:
-    """Train `model` for `epochs`, reporting every epoch; `resume` is this phase's checkpoint."""
+    """Train `model` for `epochs`, reporting every epoch; `resume` is this phase's checkpoint.
+
+    With `masks` (unstructured weight masks) the pruned weights are zeroed before training and
+    after every optimizer step, so they stay exactly zero; sparse FLOPs and sparsity are reported.
+    """
     model.to(device)
     optimizer = make_optimizer(model, cfg.train)
     start = 0
@@ -105,7 +111,20 @@ def run_phase(
         restore_rng_state(data, resume.get("rng"))
         if resume.get("stopped"):
             return PhaseResult(model, start, True, dict(resume.get("last_metrics", {})))
+    if resume is not None and resume.get("masks") is not None:
+        masks = {k: v.bool() for k, v in resume["masks"].items()}
+    after_step = None
+    sparse_metrics: dict[str, Any] = {}
     input_shape = (data.in_channels, data.input_size, data.input_size)
+    if masks is not None:
+        check_weight_masks(model, masks)
+        apply_weight_masks_(model, masks)
+        fixed_masks = masks
+        after_step = lambda m: apply_weight_masks_(m, fixed_masks)  # noqa: E731
+        sparse_metrics = {
+            "sparse_flops": count_sparse_flops(model, input_shape, masks),
+            "weight_sparsity": mask_sparsity(masks),
+        }
     flops, params = count_flops(model, input_shape), count_params(model)
     metrics: dict[str, Any] = dict(resume.get("last_metrics", {})) if resume else {}
     stopped = False
@@ -113,7 +132,7 @@ def run_phase(
         began = time.perf_counter()
         lr = lr_at(cfg.train, phase_epoch, epochs)
         set_lr(optimizer, lr)
-        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward)
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
         val_acc = evaluate(model, data.val, device)
         test_acc = evaluate(model, data.test, device)
@@ -132,6 +151,8 @@ def run_phase(
             "params": params,
             "train_flops_cumulative": progress.train_flops,
             "wall_time_s": progress.wall_time_s,
+            "nonzero_params": count_nonzero_params(model),
+            **sparse_metrics,
             **extra_metrics,
         }
         state = {
@@ -145,6 +166,7 @@ def run_phase(
             "extra": extra_state,
             "progress": progress.state_dict(),
             "rng": rng_state(data),
+            "masks": masks,
         }
         session.report_epoch(metrics, state)
         if stopped:
