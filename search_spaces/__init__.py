@@ -1,5 +1,14 @@
-"""Search spaces Optuna explores: named maps of dotted config keys to distributions."""
+"""Search spaces Optuna explores: named maps of dotted config keys to distributions.
+
+Importing this package imports every module in it, which registers the spaces.
+"""
+import importlib
+import pkgutil
+
 from search_spaces.base import SEARCH_SPACES, Choice, FloatRange, IntRange, SearchSpace
-from search_spaces import earlybird  # noqa: F401  (registration side effect)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base" and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["SEARCH_SPACES", "Choice", "FloatRange", "IntRange", "SearchSpace"]
