@@ -12,9 +12,41 @@ import pandas as pd  # noqa: E402
 from analysis.pareto import pareto_front  # noqa: E402
 
 FRONT_COLUMNS = [
-    "trial_id", "method", "arm", "method.prune_ratio", "val_accuracy", "test_accuracy", "flops", "flops_ratio",
-    "params", "eb_epoch", "train_flops_total",
+    "trial_id", "method", "arm", "method.prune_ratio", "method.sparsity", "val_accuracy", "test_accuracy", "flops",
+    "flops_ratio", "sparse_flops", "weight_sparsity", "params", "eb_epoch", "train_flops_total",
 ]
+
+
+def _x_flops(trials: pd.DataFrame) -> pd.Series:
+    """Sparse FLOPs where known (equal to FLOPs for dense and channel tickets), else FLOPs."""
+    return trials["sparse_flops"].fillna(trials["flops"]) if "sparse_flops" in trials else trials["flops"]
+
+
+def method_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per method: its best trial by val accuracy, that trial's cost, and the mean training cost.
+
+    Costs are relative to the dense baseline when the sweep has one (`*_vs_dense` columns).
+    """
+    done = trials[trials["status"] == "completed"]
+    if done.empty:
+        return pd.DataFrame()
+    dense = done[done["method"] == "dense"]
+    dense_train = float(dense["train_flops_total"].iloc[0]) if not dense.empty else float("nan")
+    dense_flops = float(dense["flops"].iloc[0]) if not dense.empty else float("nan")
+    rows = []
+    for method, group in done.groupby("method"):
+        best = group.sort_values(["val_accuracy", "flops"], ascending=[False, True]).iloc[0]
+        rows.append({
+            "method": method,
+            "trials": len(group),
+            "best_val_accuracy": best["val_accuracy"],
+            "its_test_accuracy": best["test_accuracy"],
+            "its_sparse_flops_vs_dense": _x_flops(group).loc[best.name] / dense_flops,
+            "its_train_flops_vs_dense": best["train_flops_total"] / dense_train,
+            "mean_train_flops_vs_dense": group["train_flops_total"].mean() / dense_train,
+            "mean_wall_time_s": group["wall_time_s"].mean() if "wall_time_s" in group else float("nan"),
+        })
+    return pd.DataFrame(rows).sort_values("best_val_accuracy", ascending=False)
 
 
 def front_table(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
@@ -48,6 +80,10 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
                 f"and test_accuracy {100 * (best['test_accuracy'] - d['test_accuracy']):+.2f} pts vs dense, "
                 f"training FLOPs {best['train_flops_total'] / d['train_flops_total']:.2f}x dense"
             )
+    table = method_table(trials)
+    if not table.empty and table["method"].nunique() > 1:
+        lines.append("per method (best trial by val accuracy; costs relative to dense):")
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     failed = trials[trials["status"] != "completed"]
     if not failed.empty:
         lines.append(f"{len(failed)} trial(s) failed: " + "; ".join(f"{r.trial_id}: {r.error}" for r in failed.itertuples()))
@@ -55,20 +91,42 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
 
 
 def plot_front(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy") -> Path:
-    """Scatter of every completed trial (accuracy vs FLOPs) per method, the front drawn as a line."""
-    done = trials[trials["status"] == "completed"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for method, group in done.groupby("method"):
-        ax.scatter(group["flops"], group[accuracy], label=method, s=36, alpha=0.8)
-    front = pareto_front(trials, [(accuracy, "max"), ("flops", "min")]).sort_values("flops")
-    if not front.empty:
-        ax.step(front["flops"], front[accuracy], where="post", color="black", lw=1, label="Pareto front")
+    """Accuracy vs inference FLOPs: every completed trial, and each method's own front as a step line."""
+    done = trials[trials["status"] == "completed"].assign(plot_flops=lambda d: _x_flops(d))
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for i, (method, group) in enumerate(done.groupby("method")):
+        color = f"C{i}"
+        ax.scatter(group["plot_flops"], group[accuracy], label=method, s=36, alpha=0.8, color=color)
+        front = pareto_front(group, [(accuracy, "max"), ("plot_flops", "min")]).sort_values("plot_flops")
+        if len(front) > 1:
+            ax.step(front["plot_flops"], front[accuracy], where="post", color=color, lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("inference FLOPs per sample (log scale)")
+    ax.set_xlabel("inference FLOPs per sample (sparse FLOPs for weight-pruned tickets; log scale)")
     ax.set_ylabel(accuracy.replace("_", " "))
-    ax.set_title(f"{done['sweep'].iloc[0] if not done.empty else ''}: accuracy vs FLOPs")
+    ax.set_title(f"{done['sweep'].iloc[0] if not done.empty else ''}: accuracy vs FLOPs, front per method")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if not done.empty:
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_training_cost(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy") -> Path:
+    """Accuracy vs total training FLOPs per method: what Early-Bird's early stop saves."""
+    done = trials[trials["status"] == "completed"]
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for i, (method, group) in enumerate(done.groupby("method")):
+        ax.scatter(group["train_flops_total"], group[accuracy], label=method, s=36, alpha=0.8, color=f"C{i}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs spent (3 x forward FLOPs x samples seen; log scale)")
+    ax.set_ylabel(accuracy.replace("_", " "))
+    ax.set_title("accuracy vs training cost")
+    ax.grid(alpha=0.3)
+    if not done.empty:
+        ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

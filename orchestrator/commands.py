@@ -33,7 +33,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print()
     print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
     print(f"Parquet: {summary.paths.root / 'trials'}  and  {summary.paths.root / 'epochs'}")
-    print(f"Plot:    {summary.paths.plot}")
+    print(f"Plots:   {summary.paths.plot}  {summary.paths.cost_plot}")
 
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
@@ -98,7 +98,7 @@ def list_command() -> int:
 
 def analyze_command(path: Path) -> int:
     """Print the front (and redraw the plot) of one sweep folder or of every sweep in a results folder."""
-    from analysis.report import format_front, plot_front
+    from analysis.report import format_front, plot_front, plot_training_cost
     from orchestrator.parquet_store import ParquetResults
 
     path = path.resolve()
@@ -113,7 +113,8 @@ def analyze_command(path: Path) -> int:
         print(f"== {sweep_dir.name} ({len(trials)} trials) ==")
         print(format_front(trials, objectives))
         if not trials.empty:
-            print(f"plot: {plot_front(trials, sweep_dir / 'pareto.png')}")
+            print(f"plots: {plot_front(trials, sweep_dir / 'pareto.png')}, "
+                  f"{plot_training_cost(trials, sweep_dir / 'training_cost.png')}")
     return 0
 
 

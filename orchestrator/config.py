@@ -24,9 +24,11 @@ from lottery.methods import METHODS
 from lottery.models import MODELS
 
 OBJECTIVE_DIRECTIONS = ("max", "min")
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "random", "grid")
 # Final metrics a sweep may optimise (each method reports these).
-OBJECTIVE_METRICS = ("val_accuracy", "test_accuracy", "flops", "params", "flops_ratio", "train_flops_total")
+OBJECTIVE_METRICS = (
+    "val_accuracy", "test_accuracy", "flops", "sparse_flops", "params", "nonzero_params", "flops_ratio", "train_flops_total",
+)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,17 @@ from ray.tune.search import Searcher
 from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
 from orchestrator.config import SAMPLERS, SweepConfig, config_hash, with_overrides
-from search_spaces import SearchSpace
+from search_spaces.base import AnySpace, SearchSpace
 
 FINAL_PREFIX = "final/"
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int, space: AnySpace | None = None) -> optuna.samplers.BaseSampler:
+    if name == "grid":
+        grid = space.grid() if space is not None else None
+        if grid is None:
+            raise ConfigError("sampler 'grid' needs a search space whose dimensions are all choices; use tpe, nsga2 or random")
+        return optuna.samplers.GridSampler(grid, seed=seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "nsga2":
@@ -35,7 +40,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(SAMPLERS)}")
 
 
-def open_study(sweep: SweepConfig, journal: Path) -> optuna.Study:
+def open_study(sweep: SweepConfig, journal: Path, space: AnySpace | None = None) -> optuna.Study:
     """The sweep's study, created or reloaded from its journal file."""
     journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(journal)))
@@ -44,20 +49,20 @@ def open_study(sweep: SweepConfig, journal: Path) -> optuna.Study:
         study_name=sweep.name,
         storage=storage,
         directions=directions,
-        sampler=make_sampler(sweep.sampler, sweep.sampler_seed),
+        sampler=make_sampler(sweep.sampler, sweep.sampler_seed, space),
         load_if_exists=True,
     )
 
 
-def check_space(base: ExperimentConfig, space: SearchSpace) -> None:
+def check_space(base: ExperimentConfig, space: AnySpace) -> None:
     """Build the config at every bound of every dimension so a bad range fails before any trial."""
-    if space.method != base.method.name:
+    if isinstance(space, SearchSpace) and space.method != base.method.name:
         raise ConfigError(
-            f"search space {space.method!r} explores method {space.method!r} but method.name is {base.method.name!r}"
+            f"search space for method {space.method!r} does not match method.name {base.method.name!r}; "
+            f"set method.name={space.method} or choose another sweep.search_space"
         )
-    for key, dim in space.dimensions.items():
-        for value in dim.extremes():
-            with_overrides(base, {key: value})
+    for overrides in space.corners():
+        with_overrides(base, overrides)
 
 
 class TicketSearcher(Searcher):
@@ -71,7 +76,7 @@ class TicketSearcher(Searcher):
         self.journal = journal
         self.pending_baselines = list(sweep.baselines)
         self.live: dict[str, int] = {}  # Tune trial id -> Optuna trial number
-        self.study = open_study(sweep, journal)
+        self.study = open_study(sweep, journal, space)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -80,7 +85,7 @@ class TicketSearcher(Searcher):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.study = open_study(self.sweep, self.journal)
+        self.study = open_study(self.sweep, self.journal, self.space)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True

@@ -22,7 +22,7 @@ from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
-from analysis.report import format_front, plot_front
+from analysis.report import format_front, plot_front, plot_training_cost
 from search_spaces import SEARCH_SPACES
 from trainables import ticket_trainable
 
@@ -55,6 +55,10 @@ class SweepPaths:
         return self.root / "pareto.png"
 
     @property
+    def cost_plot(self) -> Path:
+        return self.root / "training_cost.png"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "sweep.yaml"
 
@@ -75,7 +79,17 @@ def experiment_name(sweep: SweepConfig) -> str:
 
 def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
     """Fail before writing anything: search space bounds, baselines, dataset availability."""
-    check_space(cfg, SEARCH_SPACES.get(sweep.search_space))
+    space = SEARCH_SPACES.get(sweep.search_space)
+    check_space(cfg, space)
+    grid = space.grid()
+    if sweep.sampler == "grid":
+        if grid is None:
+            raise ConfigError(f"sampler 'grid' needs a search space of choices only; {sweep.search_space!r} has ranges")
+        points = 1
+        for options in grid.values():
+            points *= len(options)
+        if sweep.num_trials > points:
+            raise ConfigError(f"sweep.num_trials={sweep.num_trials} exceeds the {points} points of the grid; set it <= {points}")
     for baseline in sweep.baselines:
         with_overrides(cfg, {"method.name": baseline})
     prepare_trial(cfg)  # loads the data: raises DatasetNotFoundError with instructions
@@ -134,8 +148,8 @@ def summarize(paths: SweepPaths, sweep: SweepConfig, tracker: MlflowTracker, par
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives)
     if not trials.empty:
-        plot_front(trials, paths.plot)
-        tracker.log_artifact(parent, paths.plot)
+        for plot in (plot_front(trials, paths.plot), plot_training_cost(trials, paths.cost_plot)):
+            tracker.log_artifact(parent, plot)
     tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False)
     return SweepSummary(paths, uri, experiment_name(sweep), parent, trials, text)
 

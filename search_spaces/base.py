@@ -6,7 +6,7 @@ every bound against the config's validation before any trial runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import optuna
 
@@ -55,14 +55,54 @@ Dimension = Union[FloatRange, IntRange, Choice]
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Dimensions keyed by dotted config keys (e.g. 'method.prune_ratio')."""
+    """One method's dimensions keyed by dotted config keys (e.g. 'method.prune_ratio')."""
 
     method: str
     dimensions: dict[str, Dimension]
 
+    def methods(self) -> list[str]:
+        return [self.method]
+
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         return {key: dim.sample(trial, key) for key, dim in self.dimensions.items()}
 
+    def corners(self) -> list[dict[str, Any]]:
+        """Override sets that together touch every bound of every dimension (checked before a sweep)."""
+        return [{key: value} for key, dim in self.dimensions.items() for value in dim.extremes()]
 
-SEARCH_SPACES: Registry[SearchSpace] = Registry("search space")
+    def grid(self) -> dict[str, list[Any]] | None:
+        """The full grid for Optuna's GridSampler, when every dimension is a Choice."""
+        if all(isinstance(d, Choice) for d in self.dimensions.values()):
+            return {key: list(d.options) for key, d in self.dimensions.items()}
+        return None
 
+
+@dataclass(frozen=True)
+class MatchedSparsitySpace:
+    """Compare methods at matched sparsity levels: Optuna picks a method and a level, and each
+    method turns the level into its own parameters (e.g. IMP picks the per-round rate that lands
+    exactly on the level after its rounds)."""
+
+    levels: tuple[float, ...]
+    mapping: dict[str, Callable[[float], dict[str, Any]]]
+
+    def methods(self) -> list[str]:
+        return list(self.mapping)
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        method = trial.suggest_categorical("method.name", self.methods())
+        level = trial.suggest_categorical("target_sparsity", list(self.levels))
+        return self.overrides(method, float(level))
+
+    def overrides(self, method: str, level: float) -> dict[str, Any]:
+        return {"method.name": method, **self.mapping[method](level)}
+
+    def corners(self) -> list[dict[str, Any]]:
+        return [self.overrides(m, level) for m in self.mapping for level in self.levels]
+
+    def grid(self) -> dict[str, list[Any]] | None:
+        return {"method.name": self.methods(), "target_sparsity": list(self.levels)}
+
+
+AnySpace = Union[SearchSpace, MatchedSparsitySpace]
+SEARCH_SPACES: Registry[AnySpace] = Registry("search space")

@@ -118,6 +118,7 @@ def test_plot_front_writes_png(tmp_path):
     assert len(data) > 1024
 
 
+@pytest.mark.filterwarnings("error")
 def test_plot_front_all_failed_still_writes(tmp_path):
     path = plot_front(_trials().assign(status="failed"), tmp_path / "empty.png")
     assert path.read_bytes()[:4] == b"\x89PNG"

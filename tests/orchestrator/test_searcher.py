@@ -97,7 +97,12 @@ def test_each_sampler_works(tmp_path, sampler):
 
 
 def test_unknown_sampler():
-    with pytest.raises(ConfigError, match="unknown sampler 'grid'; valid choices: tpe, nsga2, random"):
+    with pytest.raises(ConfigError, match="unknown sampler 'annealing'; valid choices: tpe, nsga2, random, grid"):
+        make_sampler("annealing", 0)
+
+
+def test_grid_sampler_needs_a_space_of_choices():
+    with pytest.raises(ConfigError, match="sampler 'grid' needs"):
         make_sampler("grid", 0)
 
 
@@ -212,5 +217,5 @@ def test_check_space():
     with pytest.raises(ConfigError, match=r"method.prune_ratio.*\(0, 1\)"):
         check_space(cfg, SearchSpace("earlybird", {"method.prune_ratio": FloatRange(0.2, 1.0)}))
     dense = with_overrides(cfg, {"method.name": "dense"})
-    with pytest.raises(ConfigError, match="method.name is 'dense'"):
+    with pytest.raises(ConfigError, match="does not match method.name 'dense'"):
         check_space(dense, SPACE)
