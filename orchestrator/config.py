@@ -112,8 +112,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` strings (values parsed as YAML scalars/lists) to a nested dict copy."""
+    """Apply `a.b.c=value` strings (values parsed as YAML scalars/lists) to a nested dict copy.
+
+    `method.name=OTHER` is applied first and drops the preset's parameters of the previous method
+    (they belong to that method), so `--set method.name=imp` works on an Early-Bird preset.
+    """
     result = json.loads(json.dumps(raw))
+    switches = [o for o in overrides if o.partition("=")[0] == "method.name"]
+    for item in switches:
+        new_name = yaml.safe_load(item.partition("=")[2])
+        method = result.get("method")
+        if not isinstance(method, dict) or method.get("name") != new_name:
+            result["method"] = {"name": new_name}
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:

@@ -65,6 +65,8 @@ FINAL_METRIC_FIELDS = [
     pa.field("search_epochs", pa.int64()),
     pa.field("channels_kept", pa.float64()),
     pa.field("ticket_val_accuracy_before_retrain", pa.float64()),
+    pa.field("target_sparsity", pa.float64()),
+    pa.field("rounds_done", pa.int64()),  # IMP: rounds completed (each round's numbers are in MLflow)
 ]
 
 TRIAL_STATUS_FIELDS = [

@@ -138,8 +138,9 @@ def test_bad_input_raises_config_error_naming_it(overrides, needles):
 
 
 def test_method_params_of_another_method_are_unknown_keys():
+    # an explicit earlybird parameter given for dense is an error (the preset's own are dropped on a switch)
     with pytest.raises(ConfigError, match=r"unknown key 'method.bn_l1' in method; valid keys: name$"):
-        load("method.name=dense")  # the preset's earlybird params do not belong to dense (first in sorted order named)
+        load("method.name=dense", "method.bn_l1=1e-4")
 
 
 def test_missing_config_file(tmp_path):
@@ -247,3 +248,11 @@ def test_with_overrides_switching_method_resets_params():
     # same name: params kept
     same = with_overrides(base, {"method.name": "earlybird"})
     assert same.method.prune_ratio == 0.3 and same.method.eb_queue == 7
+
+
+def test_switching_method_on_the_command_line_drops_the_presets_method_params():
+    cfg, _ = load_configs(DEMO, ["method.rounds=2", "method.name=imp"])
+    assert cfg.method.name == "imp" and cfg.method.rounds == 2
+    assert not hasattr(cfg.method, "bn_l1")
+    same, _ = load_configs(DEMO, ["method.name=earlybird"])
+    assert same.method.bn_l1 == 1e-4 and same.method.prune_ratio == 0.5  # same method: preset params kept

@@ -1,0 +1,279 @@
+"""The contract every registered ticket method keeps, checked for each name in METHODS.
+
+A new method is covered automatically: the suite is parametrized over `METHODS.names()`, and a
+registered method without an entry in CONTRACT_PARAMS FAILS, telling you to add one (the fast
+overrides and what sparsity the ticket must have). Entries naming methods that are not registered
+(yet) are simply unused.
+
+For each method, on the synthetic data with vgg_tiny and a few epochs:
+  * determinism: the same seed twice gives identical final and per-epoch metrics (bar wall time)
+    and identical ticket weights;
+  * reports: `epoch` strictly increases from 1, `epochs_trained` is the last one, one final report;
+  * the saved ticket rebuilds (load_ticket) to the in-memory model of the last checkpoint, twice
+    identically, with the reported val/test accuracy, params and FLOPs;
+  * masks.pt (when saved): bool, keyed by parameter names, parameter shapes, pruned weights exactly
+    zero in weights.pt, sparsity = target within one weight per masked layer = `weight_sparsity`;
+  * channel tickets keep the expected channel count within one channel per prunable layer;
+    the others keep the dense architecture (flops_ratio == 1); dense saves no mask at all;
+  * resume: killed mid-trial and resumed from its checkpoint, a trial ends as if never killed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from lottery.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lottery.data import load_dataset
+from lottery.measure import count_flops, count_params
+from lottery.methods import METHODS
+from lottery.models import create_model
+from lottery.pruning.weight_mask import mask_sparsity
+from lottery.session import LocalSession
+from lottery.ticket import WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch
+from lottery.training.loop import evaluate
+
+EPOCHS = 2
+SHAPE = (3, 8, 8)
+TIMING_KEYS = {"wall_time_s"}
+REQUIRED_FINAL = (
+    "val_accuracy", "test_accuracy", "flops", "params", "dense_flops", "dense_params", "flops_ratio",
+    "nonzero_params", "sparse_flops", "weight_sparsity", "epochs_trained", "train_flops_total", "wall_time_s",
+)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How to run a method fast, and what its ticket must look like.
+
+    kind: "dense" (no pruning), "unstructured" (masks.pt, dense architecture) or "channel"
+    (physically fewer channels). sparsity: the fraction removed, of the masked weights
+    (unstructured) or of the prunable BN channels (channel).
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+    kind: str = "dense"
+    sparsity: float = 0.0
+
+
+# Every registered method needs an entry here (a few seconds at most for two runs).
+CONTRACT_PARAMS: dict[str, Contract] = {
+    "dense": Contract(),
+    "earlybird": Contract({"prune_ratio": 0.5, "eb_epsilon": 1.0, "eb_queue": 2, "retrain_epochs": 2}, "channel", 0.5),
+    "slimming": Contract({"prune_ratio": 0.5, "bn_l1": 1e-3, "retrain_epochs": 2}, "channel", 0.5),
+    "snip": Contract({"sparsity": 0.8}, "unstructured", 0.8),
+    "grasp": Contract({"sparsity": 0.8}, "unstructured", 0.8),
+    "synflow": Contract({"sparsity": 0.8, "synflow_iterations": 5}, "unstructured", 0.8),
+    "random": Contract({"sparsity": 0.7, "pattern": "unstructured"}, "unstructured", 0.7),
+    "magnitude": Contract({"sparsity": 0.7, "pattern": "unstructured"}, "unstructured", 0.7),
+    "imp": Contract({"rounds": 2, "rate": 0.5, "rewind_epoch": 0}, "unstructured", 1 - (1 - 0.5) ** 2),
+}
+
+# Further runs of a registered method in another mode: case id -> (method, contract).
+EXTRA_CASES: dict[str, tuple[str, Contract]] = {
+    "random-channel": ("random", Contract({"sparsity": 0.5, "pattern": "channel"}, "channel", 0.5)),
+    "magnitude-channel": ("magnitude", Contract({"sparsity": 0.5, "pattern": "channel"}, "channel", 0.5)),
+}
+
+CASES = list(METHODS.names()) + [case for case, (method, _) in EXTRA_CASES.items() if method in METHODS]
+
+
+def contract_for(case: str) -> tuple[str, Contract]:
+    if case in EXTRA_CASES:
+        return EXTRA_CASES[case]
+    if case not in CONTRACT_PARAMS:
+        pytest.fail(
+            f"method {case!r} is registered but has no entry in CONTRACT_PARAMS of {Path(__file__).name}: "
+            f"add `{case!r}: Contract(<params for a run of a few seconds>, <kind>, <expected sparsity>)` "
+            "so the shared method contract covers it",
+            pytrace=False,
+        )
+    return case, CONTRACT_PARAMS[case]
+
+
+def experiment(case: str) -> ExperimentConfig:
+    method, contract = contract_for(case)
+    return ExperimentConfig(
+        seed=3,
+        data=DataConfig(name="synthetic", batch_size=64),
+        model=ModelConfig(name="vgg_tiny"),
+        train=TrainConfig(epochs=EPOCHS, device="cpu", threads=1),
+        method=METHODS.get(method).Params(name=method, **contract.params),
+    )
+
+
+def run(config: ExperimentConfig, session: LocalSession) -> dict[str, Any]:
+    return METHODS.get(config.method.name)().run(config, session)
+
+
+def without_timing(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+@dataclass
+class Trial:
+    session: LocalSession
+    final: dict[str, Any]
+    ticket: Path
+
+
+_RUNS: dict[str, tuple[Trial, Trial]] = {}
+
+
+@pytest.fixture
+def runs(request, tmp_path_factory) -> tuple[Trial, Trial]:
+    """Two runs of the case with the same seed (cached for the module)."""
+    case = request.param
+    contract_for(case)
+    if case not in _RUNS:
+        trials = []
+        for i in range(2):
+            ticket = tmp_path_factory.mktemp(f"contract-{case}") / f"ticket{i}"
+            session = LocalSession(ticket_out=ticket)
+            trials.append(Trial(session, run(experiment(case), session), ticket))
+        _RUNS[case] = (trials[0], trials[1])
+    return _RUNS[case]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("synthetic", batch_size=64)
+
+
+def dense_model() -> torch.nn.Module:
+    return create_model("vgg_tiny", in_channels=3, num_classes=4, input_size=8)
+
+
+parametrize_cases = pytest.mark.parametrize("runs", CASES, indirect=True)
+
+
+def test_contract_table_covers_every_registered_method() -> None:
+    missing = [name for name in METHODS.names() if name not in CONTRACT_PARAMS]
+    assert not missing, f"add {missing} to CONTRACT_PARAMS in {Path(__file__).name} (params for a fast run + expected sparsity)"
+    for contract in list(CONTRACT_PARAMS.values()) + [c for _, c in EXTRA_CASES.values()]:
+        assert contract.kind in ("dense", "unstructured", "channel")
+        assert (contract.kind == "dense") == (contract.sparsity == 0.0)
+
+
+@parametrize_cases
+def test_same_seed_same_trial(runs: tuple[Trial, Trial]) -> None:
+    first, second = runs
+    assert without_timing(first.final) == without_timing(second.final)
+    assert [without_timing(e) for e in first.session.epochs] == [without_timing(e) for e in second.session.epochs]
+    a, b = (torch.load(t.ticket / WEIGHTS_FILE, weights_only=True) for t in runs)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@parametrize_cases
+def test_reports(runs: tuple[Trial, Trial]) -> None:
+    trial = runs[0]
+    epochs = [e["epoch"] for e in trial.session.epochs]
+    assert epochs and epochs[0] == 1
+    assert all(b > a for a, b in zip(epochs, epochs[1:])), f"epochs not strictly increasing: {epochs}"
+    assert trial.final["epochs_trained"] == epochs[-1]
+    assert trial.session.final == trial.final
+    missing = [k for k in REQUIRED_FINAL if k not in trial.final]
+    assert not missing, f"final metrics lack {missing}"
+    assert trial.final["val_accuracy"] == trial.session.epochs[-1]["val_accuracy"]
+    assert trial.final["test_accuracy"] == trial.session.epochs[-1]["test_accuracy"]
+    assert all(0.0 <= e["val_accuracy"] <= 1.0 and math.isfinite(e["train_loss"]) for e in trial.session.epochs)
+
+
+@parametrize_cases
+def test_ticket_rebuilds_the_trained_model(runs: tuple[Trial, Trial], data) -> None:
+    trial = runs[0]
+    ticket, again = load_ticket(trial.ticket), load_ticket(trial.ticket)
+    state = trial.session.last_state
+    trained = model_from_arch(state["arch"])
+    trained.load_state_dict(state["model"])
+    x = torch.cat([xb for xb, _ in data.test])
+    for model in (ticket, again, trained):
+        model.eval()
+    with torch.no_grad():
+        out = ticket(x)
+        assert torch.equal(out, again(x))
+        assert torch.equal(out, trained(x))
+    assert evaluate(ticket, data.test, torch.device("cpu")) == trial.final["test_accuracy"]
+    assert evaluate(ticket, data.val, torch.device("cpu")) == trial.final["val_accuracy"]
+    assert count_params(ticket) == trial.final["params"]
+    assert count_flops(ticket, SHAPE) == trial.final["flops"]
+
+
+@parametrize_cases
+def test_masks(runs: tuple[Trial, Trial], request) -> None:
+    _, contract = contract_for(request.node.callspec.params["runs"])
+    trial = runs[0]
+    masks = load_ticket_masks(trial.ticket)
+    if contract.kind == "unstructured":
+        assert masks, "an unstructured ticket must save masks.pt"
+    if contract.kind == "dense":
+        assert masks is None
+        assert trial.final["weight_sparsity"] == 0.0
+    if masks is None:
+        return
+    weights = torch.load(trial.ticket / WEIGHTS_FILE, weights_only=True)
+    params = dict(load_ticket(trial.ticket).named_parameters())
+    for name, mask in masks.items():
+        assert name in params, f"mask key {name!r} is not a parameter name"
+        assert mask.dtype == torch.bool and mask.shape == params[name].shape
+        assert (weights[name][~mask] == 0).all(), f"pruned weights of {name} are not zero"
+    assert trial.final["weight_sparsity"] == mask_sparsity(masks)
+    if contract.kind == "unstructured":
+        total = sum(m.numel() for m in masks.values())
+        kept = sum(int(m.sum()) for m in masks.values())
+        expected = (1.0 - contract.sparsity) * total
+        assert abs(kept - expected) <= len(masks), f"kept {kept} weights of {total}, expected {expected:.1f}"
+        assert trial.final["sparse_flops"] < trial.final["flops"]
+        assert trial.final["nonzero_params"] <= trial.final["params"] - (total - kept)
+
+
+@parametrize_cases
+def test_channels_and_flops(runs: tuple[Trial, Trial], request) -> None:
+    _, contract = contract_for(request.node.callspec.params["runs"])
+    final = runs[0].final
+    dense_spec, spec = dense_model().channel_spec(), load_ticket(runs[0].ticket).channel_spec()
+    assert final["dense_flops"] == count_flops(dense_model(), SHAPE)
+    assert final["dense_params"] == count_params(dense_model())
+    assert final["flops_ratio"] == final["flops"] / final["dense_flops"]
+    if contract.kind == "channel":
+        expected = (1.0 - contract.sparsity) * sum(dense_spec)
+        assert abs(sum(spec) - expected) <= len(spec), f"kept channels {spec} (sum {sum(spec)}), expected {expected}"
+        assert all(1 <= c <= d for c, d in zip(spec, dense_spec))
+        assert final["flops"] < final["dense_flops"] and final["params"] < final["dense_params"]
+    else:
+        assert spec == dense_spec
+        assert final["flops_ratio"] == 1.0
+        assert final["params"] == final["dense_params"]
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashingSession(LocalSession):
+    def __init__(self, crash_after: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.crash_after = crash_after
+
+    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
+        super().report_epoch(metrics, state)
+        if len(self.epochs) == self.crash_after:
+            raise Crash(f"killed after epoch {metrics['epoch']}")
+
+
+@parametrize_cases
+def test_resume_after_crash(runs: tuple[Trial, Trial], request, tmp_path: Path) -> None:
+    case = request.node.callspec.params["runs"]
+    uninterrupted = runs[0]
+    n = len(uninterrupted.session.epochs)
+    k = max(1, n // 2)
+    with pytest.raises(Crash):
+        run(experiment(case), CrashingSession(k, checkpoint_dir=tmp_path))
+    resumed = LocalSession(checkpoint_dir=tmp_path)
+    final = run(experiment(case), resumed)
+    assert [e["epoch"] for e in resumed.epochs] == [e["epoch"] for e in uninterrupted.session.epochs[k:]]
+    assert without_timing(final) == without_timing(uninterrupted.final)
