@@ -1,0 +1,34 @@
+"""Datasets as `DataBundle`s of re-iterable (x, y) batch streams: `load_dataset(name, ...)`."""
+from __future__ import annotations
+
+from lottery.data.base import DATASETS, DataBundle, LoadOptions
+from lottery.data import digits as _digits  # noqa: F401  (registers "digits")
+from lottery.data import synthetic as _synthetic  # noqa: F401  (registers "synthetic")
+from lottery.data import torchvision_sets as _tv  # noqa: F401  (registers cifar10/cifar100/imagefolder)
+from lottery.data.tensor_loader import TensorBatches
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_root: str = "data",
+    download: bool = False,
+    batch_size: int = 64,
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    augment: bool = True,
+    path: str = "",
+    num_workers: int = 0,
+    shuffle_seed: int = 0,
+) -> DataBundle:
+    """Build train/val/test batches for a registered dataset; bad names/values raise ConfigError."""
+    loader = DATASETS.get(name)
+    opts = LoadOptions(
+        data_root=data_root, download=download, batch_size=batch_size, val_fraction=val_fraction,
+        split_seed=split_seed, augment=augment, path=path, num_workers=num_workers, shuffle_seed=shuffle_seed,
+    )
+    opts.validate()
+    return loader(opts)
+
+
+__all__ = ["DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset"]

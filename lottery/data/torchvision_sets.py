@@ -1,0 +1,141 @@
+"""On-disk datasets through torchvision: CIFAR-10/100 and a generic ImageFolder.
+
+A missing dataset is a DatasetNotFoundError that names the path and the fix, never a
+silent download: downloads only happen when the config says `data.download=true`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lottery.data.base import DATASETS, DataBundle, LoadOptions, loader_kwargs, stratified_split
+from lottery.errors import DatasetNotFoundError
+
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+IMAGEFOLDER_SIZE = 64  # every ImageFolder image is resized to 64x64: small enough for lottery-ticket sweeps
+
+
+class TransformedSubset(Dataset):
+    """A view of `base[indices]` with its own transform, so train and val share one decoded copy."""
+
+    def __init__(self, base: Any, indices: Sequence[int], transform: Optional[Callable] = None) -> None:
+        self.base, self.indices, self.transform = base, list(indices), transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        img, label = self.base[self.indices[i]]
+        return (self.transform(img) if self.transform else img), label
+
+
+def _make_loaders(
+    train_ds: Dataset, val_ds: Dataset, test_ds: Dataset, opts: LoadOptions
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    kw = loader_kwargs(opts)
+    gen = torch.Generator().manual_seed(opts.shuffle_seed)
+    return (
+        DataLoader(train_ds, shuffle=True, generator=gen, **kw),
+        DataLoader(val_ds, shuffle=False, **kw),
+        DataLoader(test_ds, shuffle=False, **kw),
+    )
+
+
+def _load_cifar(name: str, opts: LoadOptions) -> DataBundle:
+    from torchvision import datasets, transforms as T
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = os.path.abspath(opts.data_root)
+    folder = os.path.join(root, CIFAR_FOLDERS[name])
+    if not opts.download and not os.path.isdir(folder):
+        raise DatasetNotFoundError(
+            f"{name} not found at {folder}; set data.download=true to download it into {root} "
+            f"(or put the extracted '{CIFAR_FOLDERS[name]}' folder there)"
+        )
+    try:
+        train_base = cls(root, train=True, download=opts.download)
+        test_base = cls(root, train=False, download=False)
+    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
+        raise DatasetNotFoundError(
+            f"{name} at {folder} is missing or corrupted ({exc}); set data.download=true to fetch it again"
+        ) from exc
+
+    mean, std = CIFAR_STATS[name]
+    normalize = [T.ToTensor(), T.Normalize(mean, std)]
+    plain = T.Compose(normalize)
+    train_tf = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), *normalize]) if opts.augment else plain
+
+    train_idx, val_idx = stratified_split(np.asarray(train_base.targets), float(opts.val_fraction), opts.split_seed)
+    train_ds = TransformedSubset(train_base, train_idx, train_tf)
+    val_ds = TransformedSubset(train_base, val_idx, plain)
+    test_ds = TransformedSubset(test_base, range(len(test_base)), plain)
+    train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
+    return DataBundle(
+        train=train, val=val, test=test, in_channels=3, num_classes=len(train_base.classes),
+        input_size=32, num_train=len(train_ds),
+    )
+
+
+@DATASETS.register("cifar10", help="CIFAR-10 via torchvision (3x32x32, 10 classes)")
+def load_cifar10(opts: LoadOptions) -> DataBundle:
+    return _load_cifar("cifar10", opts)
+
+
+@DATASETS.register("cifar100", help="CIFAR-100 via torchvision (3x32x32, 100 classes)")
+def load_cifar100(opts: LoadOptions) -> DataBundle:
+    return _load_cifar("cifar100", opts)
+
+
+@DATASETS.register("imagefolder", help="ImageFolder at data.path with train/ and val/ and/or test/, resized to 64")
+def load_imagefolder(opts: LoadOptions) -> DataBundle:
+    """`path/train` is required. With both `val/` and `test/` each is used as named; with only one of
+    them it becomes the test set and val is carved from train by val_fraction (stratified, split_seed).
+    """
+    from torchvision import datasets, transforms as T
+
+    root = os.path.abspath(opts.path) if opts.path else ""
+    train_dir = os.path.join(root, "train")
+    if not root or not os.path.isdir(train_dir):
+        raise DatasetNotFoundError(
+            f"imagefolder: no 'train' folder under data.path={opts.path!r} ({train_dir or 'path is empty'}); "
+            "set data.path to a folder holding train/ and val/ (or test/) class subfolders"
+        )
+    val_dir, test_dir = os.path.join(root, "val"), os.path.join(root, "test")
+    has_val, has_test = os.path.isdir(val_dir), os.path.isdir(test_dir)
+    if not (has_val or has_test):
+        raise DatasetNotFoundError(f"imagefolder: neither {val_dir} nor {test_dir} exists")
+
+    mean, std = IMAGENET_STATS
+    size = (IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE)
+    plain = T.Compose([T.Resize(size), T.ToTensor(), T.Normalize(mean, std)])
+    train_tf = (
+        T.Compose([T.Resize(size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
+        if opts.augment
+        else plain
+    )
+    train_base = datasets.ImageFolder(train_dir)
+    eval_dir = test_dir if has_test else val_dir
+    test_ds = datasets.ImageFolder(eval_dir, transform=plain)
+    if test_ds.classes != train_base.classes:
+        raise DatasetNotFoundError(f"imagefolder: class folders of {eval_dir} differ from {train_dir}")
+    if has_val and has_test:
+        train_ds: Dataset = TransformedSubset(train_base, range(len(train_base)), train_tf)
+        val_ds: Dataset = datasets.ImageFolder(val_dir, transform=plain)
+    else:
+        train_idx, val_idx = stratified_split(np.asarray(train_base.targets), float(opts.val_fraction), opts.split_seed)
+        train_ds = TransformedSubset(train_base, train_idx, train_tf)
+        val_ds = TransformedSubset(train_base, val_idx, plain)
+    train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
+    return DataBundle(
+        train=train, val=val, test=test, in_channels=3, num_classes=len(train_base.classes),
+        input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),  # type: ignore[arg-type]
+    )
