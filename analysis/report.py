@@ -104,14 +104,7 @@ def plot_front(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy")
     ax.set_xlabel("inference FLOPs per sample (sparse FLOPs for weight-pruned tickets; log scale)")
     ax.set_ylabel(accuracy.replace("_", " "))
     ax.set_title(f"{done['sweep'].iloc[0] if not done.empty else ''}: accuracy vs FLOPs, front per method")
-    ax.grid(alpha=0.3)
-    if not done.empty:
-        ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, legend=not done.empty)
 
 
 def plot_training_cost(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy") -> Path:
@@ -124,8 +117,12 @@ def plot_training_cost(trials: pd.DataFrame, path: Path, accuracy: str = "val_ac
     ax.set_xlabel("training FLOPs spent (3 x forward FLOPs x samples seen; log scale)")
     ax.set_ylabel(accuracy.replace("_", " "))
     ax.set_title("accuracy vs training cost")
+    return _save(fig, ax, path, legend=not done.empty)
+
+
+def _save(fig: plt.Figure, ax: plt.Axes, path: Path, legend: bool) -> Path:
     ax.grid(alpha=0.3)
-    if not done.empty:
+    if legend:
         ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

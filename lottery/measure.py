@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """FLOPs of one forward pass of a single sample, counted by torch.utils.flop_counter."""
+def _counted_forward(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCounterMode:
+    """Run one eval-mode forward pass of a single zero sample under torch's FLOP counter."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -15,7 +15,12 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     with torch.no_grad(), counter:
         model(torch.zeros((1, *input_shape), device=device))
     model.train(was_training)
-    return int(counter.get_total_flops())
+    return counter
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass of a single sample, counted by torch.utils.flop_counter."""
+    return int(_counted_forward(model, input_shape).get_total_flops())
 
 
 def count_params(model: nn.Module) -> int:
@@ -33,13 +38,7 @@ def count_sparse_flops(model: nn.Module, input_shape: tuple[int, ...], masks: di
 
     Per-module counts come from torch's FlopCounterMode (keyed 'ClassName.module.path').
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros((1, *input_shape), device=device))
-    model.train(was_training)
+    counter = _counted_forward(model, input_shape)
     per_module = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     prefix = type(model).__name__
     total = int(counter.get_total_flops())
