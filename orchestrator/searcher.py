@@ -7,6 +7,7 @@ in a journal file in the sweep folder so it can be reloaded and extended.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ from orchestrator.config import SAMPLERS, SweepConfig, config_hash, with_overrid
 from search_spaces.base import AnySpace, SearchSpace
 
 FINAL_PREFIX = "final/"
+logger = logging.getLogger(__name__)
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler for ask/tell use: Optuna's calls `study.stop()` once the grid is exhausted, which
+    raises outside `study.optimize`; here `sweep.num_trials` (checked against the grid) bounds it."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: TrialState, values: Any) -> None:
+        return None
 
 
 def make_sampler(name: str, seed: int, space: AnySpace | None = None) -> optuna.samplers.BaseSampler:
@@ -30,7 +40,7 @@ def make_sampler(name: str, seed: int, space: AnySpace | None = None) -> optuna.
         grid = space.grid() if space is not None else None
         if grid is None:
             raise ConfigError("sampler 'grid' needs a search space whose dimensions are all choices; use tpe, nsga2 or random")
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return AskTellGridSampler(grid, seed=seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "nsga2":
@@ -109,10 +119,13 @@ class TicketSearcher(Searcher):
         if number is None:
             return
         values = objective_values(result, self.sweep) if (result and not error) else None
-        if values is None:
-            self.study.tell(number, state=TrialState.FAIL)
-        else:
-            self.study.tell(number, values)
+        try:
+            if values is None:
+                self.study.tell(number, state=TrialState.FAIL)
+            else:
+                self.study.tell(number, values)
+        except Exception as err:  # a sampler error must not fail a finished trial; its row is recorded anyway
+            logger.warning("could not tell Optuna trial %s the result of %s: %s", number, trial_id, err)
 
     def get_state(self) -> dict:
         return {"pending_baselines": self.pending_baselines, "live": self.live}

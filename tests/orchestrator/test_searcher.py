@@ -219,3 +219,18 @@ def test_check_space():
     dense = with_overrides(cfg, {"method.name": "dense"})
     with pytest.raises(ConfigError, match="does not match method.name 'dense'"):
         check_space(dense, SPACE)
+
+
+def test_grid_sampler_walks_the_whole_compare_grid_through_ask_and_tell(tmp_path):
+    searcher = make(tmp_path, "sweep.baselines=[]", "sweep.sampler=grid", "sweep.search_space=compare", "sweep.num_trials=12")
+    seen = set()
+    for i in range(12):
+        s = searcher.suggest(f"t{i}")
+        method = s["experiment"]["method.name"]
+        level = searcher.study.trials[-1].params["target_sparsity"]
+        seen.add((method, level))
+        searcher.on_trial_complete(f"t{i}", good(0.9, 1000 + i))  # the last tell used to raise in Study.stop
+    assert len(seen) == 12  # every (method, level) point exactly once
+    assert all(t.state.name == "COMPLETE" for t in searcher.study.trials)
+    imp = [t for t in searcher.study.trials if t.params["method.name"] == "imp"]
+    assert len(imp) == 3
