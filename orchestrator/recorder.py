@@ -61,8 +61,9 @@ class TrialRecorder:
     def epoch(self, trial_id: str, metrics: dict[str, Any]) -> None:
         record = self.trials[trial_id]
         step = int(metrics["epoch"])
+        if step not in record.epochs:  # an epoch replayed after a restart is logged to MLflow once
+            self.tracker.log_metrics(record.run_id, metrics, step=step)
         record.epochs[step] = {**self._ids(record), **metrics}
-        self.tracker.log_metrics(record.run_id, metrics, step=step)
         self.store.write_epochs(trial_id, [record.epochs[k] for k in sorted(record.epochs)])
 
     def complete(self, trial_id: str, final: dict[str, Any], ticket_dir: Path | None) -> dict[str, Any]:

@@ -160,6 +160,8 @@ def test_restarted_driver_reattaches_and_keeps_epochs(mlflow_env, tmp_path):
     assert runs[0].data.tags["tickets.method"] == "dense"
     assert "method.prune_ratio" not in runs[0].data.params
     assert runs[0].data.metrics["val_accuracy"] == 0.6  # latest value at the highest step
+    history = c.get_metric_history(run_id, "val_accuracy")
+    assert sorted(m.step for m in history) == [1, 2, 3]  # the replayed epoch 2 is not logged twice
 
 
 def test_fail_records_error(mlflow_env, tmp_path):
