@@ -15,6 +15,7 @@ from lottery.methods.earlybird import EarlyBirdParams
 from lottery.models import create_model
 from lottery.session import CHECKPOINT_FILE, LocalSession
 from lottery.ticket import load_ticket
+from crashing_session import Crash, CrashingSession
 
 EPOCHS = 6
 N_TRAIN = 256  # synthetic train split
@@ -142,21 +143,6 @@ def test_no_detection_searches_max_epochs_then_draws() -> None:
     assert final["train_flops_total"] == 3 * N_TRAIN * (3 * DENSE_FLOPS + 2 * final["flops"])
 
 
-class Crash(RuntimeError):
-    pass
-
-
-class CrashingSession(LocalSession):
-    """Checkpoints like LocalSession, then dies right after the `crash_after`-th epoch report."""
-
-    def __init__(self, crash_after: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.crash_after = crash_after
-
-    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
-        super().report_epoch(metrics, state)
-        if len(self.epochs) == self.crash_after:
-            raise Crash(f"killed after epoch {metrics['epoch']}")
 
 
 # 2: mid-search; 4: right after the draw (stopped search state); 6: mid-retrain; 10: after the last epoch

@@ -36,6 +36,7 @@ from lottery.pruning.weight_mask import mask_sparsity
 from lottery.session import LocalSession
 from lottery.ticket import WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch
 from lottery.training.loop import evaluate
+from crashing_session import Crash, CrashingSession
 
 EPOCHS = 2
 SHAPE = (3, 8, 8)
@@ -250,19 +251,6 @@ def test_channels_and_flops(runs: tuple[Trial, Trial], request) -> None:
         assert final["params"] == final["dense_params"]
 
 
-class Crash(RuntimeError):
-    pass
-
-
-class CrashingSession(LocalSession):
-    def __init__(self, crash_after: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.crash_after = crash_after
-
-    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
-        super().report_epoch(metrics, state)
-        if len(self.epochs) == self.crash_after:
-            raise Crash(f"killed after epoch {metrics['epoch']}")
 
 
 @parametrize_cases

@@ -26,6 +26,7 @@ from lottery.pruning.weight_mask import global_topk_masks, prunable_weights
 from lottery.session import LocalSession
 from lottery.ticket import load_ticket, load_ticket_masks
 from search_spaces import SEARCH_SPACES, FloatRange
+from crashing_session import Crash, CrashingSession
 
 SHAPE = (3, 8, 8)
 DENSE_FLOPS, DENSE_PARAMS = 83072, 3820  # vgg_tiny on 3x8x8, 4 classes
@@ -56,19 +57,6 @@ class RecordingSession(LocalSession):
         self.states.append(copy.deepcopy(state))
 
 
-class Crash(RuntimeError):
-    pass
-
-
-class CrashingSession(LocalSession):
-    def __init__(self, crash_after: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.crash_after = crash_after
-
-    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
-        super().report_epoch(metrics, state)
-        if len(self.epochs) == self.crash_after:
-            raise Crash(f"killed after epoch {metrics['epoch']}")
 
 
 def run(config: ExperimentConfig, session: LocalSession | None = None) -> tuple[LocalSession, dict[str, Any]]:
