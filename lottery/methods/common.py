@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,9 +16,9 @@ from lottery.measure import count_flops, count_nonzero_params, count_params, cou
 from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
 from lottery.methods.base import Session
 from lottery.models import create_model
-from lottery.ticket import save_ticket
+from lottery.ticket import model_from_arch, save_ticket
 from lottery.training.loop import resolve_device
-from lottery.training.phase import TrialProgress
+from lottery.training.phase import TrialProgress, run_phase
 
 
 def seed_everything(seed: int) -> None:
@@ -106,3 +106,42 @@ def finish_trial(
         folder = save_ticket(model, Path(tmp), {"final_metrics": final}, masks=masks)
         session.report_final(final, folder)
     return final
+
+
+# draw(dense_model, data, device, progress, resume) -> the ticket; it trains and prunes, and records
+# what the final metrics need in progress.method_state.
+DrawTicket = Callable[[nn.Module, DataBundle, torch.device, TrialProgress, "dict[str, Any] | None"], nn.Module]
+
+
+def draw_then_retrain(
+    cfg: ExperimentConfig,
+    session: Session,
+    *,
+    draw: DrawTicket,
+    retrain_epochs: int,
+    final_keys: tuple[str, ...],
+    retrain_metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The skeleton of channel-ticket methods (Early-Bird, Network Slimming): a training phase that
+    draws a physically pruned ticket, then a "retrain" phase of that ticket. A trial resumed in the
+    retrain phase skips the draw and rebuilds the ticket from its checkpointed architecture."""
+    data, device = prepare_trial(cfg)
+    resume = session.resume_state()
+    progress = resume_progress(resume)
+    dense = build_model(cfg, data)
+    dense_reference = build_model(cfg, data)  # unpruned architecture, for the FLOPs ratio
+    if resume is not None and resume["phase"] == "retrain":
+        ticket, retrain_resume = model_from_arch(resume["arch"]), resume
+    else:
+        ticket, retrain_resume = draw(dense, data, device, progress, resume), None
+    extra_metrics = dict(retrain_metrics or {})
+    result = run_phase(
+        phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=device,
+        session=session, progress=progress, resume=retrain_resume,
+        on_epoch_end=(lambda m, e: (extra_metrics, {}, False)) if extra_metrics else None,
+    )
+    state = progress.method_state
+    return finish_trial(
+        model=result.model, data=data, dense_model=dense_reference, progress=progress,
+        last_metrics=result.last_metrics, session=session, extra={k: state[k] for k in final_keys},
+    )

@@ -15,9 +15,7 @@ from torch import nn
 
 from lottery.config import ExperimentConfig, MethodParams, _require
 from lottery.methods.base import METHODS, Session
-from lottery.methods.common import (
-    build_model, finish_trial, input_shape, prepare_trial, resume_progress, seed_everything,
-)
+from lottery.methods.common import draw_then_retrain, input_shape, seed_everything
 from lottery.ticket import model_from_arch
 from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask, kept_fraction, prunable_bns
 from lottery.pruning.channel_surgery import prune_channels
@@ -71,37 +69,14 @@ class EarlyBird:
 
     def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
         p: EarlyBirdParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
-        dense = build_model(cfg, data)
-        dense_reference = build_model(cfg, data)  # unpruned architecture, for the FLOPs ratio
-        shape = input_shape(data)
-
-        if resume is not None and resume["phase"] == "retrain":
-            ticket = model_from_arch(resume["arch"])
-            retrain_resume: dict[str, Any] | None = resume
-        else:
-            ticket = self._search_and_draw(cfg, p, dense, data, device, session, progress, resume)
-            retrain_resume = None
-
-        retrain_epochs = p.retrain_epochs or cfg.train.epochs
-        result = run_phase(
-            phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=device,
-            session=session, progress=progress, resume=retrain_resume,
-            on_epoch_end=lambda m, e: ({"eb_drawn": True}, {}, False),
-        )
-        ms = progress.method_state
-        return finish_trial(
-            model=result.model, data=data, dense_model=dense_reference, progress=progress,
-            last_metrics=result.last_metrics, session=session,
-            extra={
-                "eb_epoch": ms["eb_epoch"],
-                "eb_detected": ms["eb_detected"],
-                "search_epochs": ms["search_epochs"],
-                "channels_kept": ms["channels_kept"],
-                "ticket_val_accuracy_before_retrain": ms["val_accuracy_at_draw"],
-            },
+        return draw_then_retrain(
+            cfg, session,
+            draw=lambda dense, data, device, progress, resume: self._search_and_draw(
+                cfg, p, dense, data, device, session, progress, resume
+            ),
+            retrain_epochs=p.retrain_epochs or cfg.train.epochs,
+            final_keys=("eb_epoch", "eb_detected", "search_epochs", "channels_kept", "ticket_val_accuracy_before_retrain"),
+            retrain_metrics={"eb_drawn": True},
         )
 
     def _search_and_draw(
@@ -134,6 +109,6 @@ class EarlyBird:
             eb_detected=search.stopped_early,
             search_epochs=search.epochs_run,
             channels_kept=kept_fraction(masks),
-            val_accuracy_at_draw=accuracy_before_retrain,
+            ticket_val_accuracy_before_retrain=accuracy_before_retrain,
         )
         return ticket

@@ -66,7 +66,6 @@ class MagnitudePruning:
         data, device = prepare_trial(cfg)
         resume = session.resume_state()
         progress = resume_progress(resume)
-        shape = input_shape(data)
         dense = build_model(cfg, data)
         init_state = clone_state(dense)  # the seeded initialisation (identical on every resume)
 

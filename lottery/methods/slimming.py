@@ -15,11 +15,10 @@ from torch import nn
 
 from lottery.config import ExperimentConfig, MethodParams, _require
 from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
+from lottery.methods.common import draw_then_retrain, input_shape
 from lottery.methods.earlybird import bn_l1_hook
 from lottery.pruning.channel_mask import bn_scores, global_channel_mask, kept_fraction
 from lottery.pruning.channel_surgery import prune_channels
-from lottery.ticket import model_from_arch
 from lottery.training.loop import evaluate
 from lottery.training.phase import TrialProgress, run_phase
 
@@ -48,32 +47,13 @@ class Slimming:
 
     def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
         p: SlimmingParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
-        dense = build_model(cfg, data)
-        dense_reference = build_model(cfg, data)  # unpruned architecture, for the FLOPs ratio
-
-        if resume is not None and resume["phase"] == "retrain":
-            ticket = model_from_arch(resume["arch"])
-            retrain_resume: dict[str, Any] | None = resume
-        else:
-            ticket = self._train_and_prune(cfg, p, dense, data, device, session, progress, resume)
-            retrain_resume = None
-
-        result = run_phase(
-            phase="retrain", model=ticket, epochs=p.retrain_epochs or cfg.train.epochs, cfg=cfg, data=data,
-            device=device, session=session, progress=progress, resume=retrain_resume,
-        )
-        ms = progress.method_state
-        return finish_trial(
-            model=result.model, data=data, dense_model=dense_reference, progress=progress,
-            last_metrics=result.last_metrics, session=session,
-            extra={
-                "search_epochs": ms["search_epochs"],
-                "channels_kept": ms["channels_kept"],
-                "ticket_val_accuracy_before_retrain": ms["val_accuracy_at_draw"],
-            },
+        return draw_then_retrain(
+            cfg, session,
+            draw=lambda dense, data, device, progress, resume: self._train_and_prune(
+                cfg, p, dense, data, device, session, progress, resume
+            ),
+            retrain_epochs=p.retrain_epochs or cfg.train.epochs,
+            final_keys=("search_epochs", "channels_kept", "ticket_val_accuracy_before_retrain"),
         )
 
     def _train_and_prune(
@@ -89,6 +69,6 @@ class Slimming:
         progress.method_state.update(
             search_epochs=search.epochs_run,
             channels_kept=kept_fraction(masks),
-            val_accuracy_at_draw=evaluate(ticket, data.val, device),
+            ticket_val_accuracy_before_retrain=evaluate(ticket, data.val, device),
         )
         return ticket
