@@ -19,7 +19,7 @@ import yaml
 
 from lottery.config import DataConfig, ExperimentConfig, MethodParams, ModelConfig, TrainConfig, to_flat_dict
 from lottery.errors import ConfigError
-from lottery.data import DATASETS
+from lottery.data import DATASETS, parse_dataset_spec
 from lottery.methods import METHODS
 from lottery.models import MODELS
 
@@ -221,7 +221,7 @@ def experiment_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
         body["method"] = {"name": "earlybird"}
     cfg = build(ExperimentConfig, body, "")
     MODELS.get(cfg.model.name)  # unknown names fail here, listing the valid ones
-    DATASETS.get(cfg.data.name)
+    DATASETS.get(parse_dataset_spec(cfg.data.name)[0])
     return cfg
 
 

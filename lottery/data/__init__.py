@@ -1,7 +1,7 @@
 """Datasets as `DataBundle`s of re-iterable (x, y) batch streams: `load_dataset(name, ...)`."""
 from __future__ import annotations
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions
+from lottery.data.base import DATASETS, DataBundle, LoadOptions, parse_dataset_spec
 from lottery.data import digits as _digits  # noqa: F401  (registers "digits")
 from lottery.data import synthetic as _synthetic  # noqa: F401  (registers "synthetic")
 from lottery.data import torchvision_sets as _tv  # noqa: F401  (registers cifar10/cifar100/imagefolder)
@@ -21,9 +21,13 @@ def load_dataset(
     num_workers: int = 0,
     shuffle_seed: int = 0,
 ) -> DataBundle:
-    """Build train/val/test batches for a registered dataset; bad names/values raise ConfigError."""
+    """Build train/val/test batches for a registered dataset; bad names/values raise ConfigError.
+
+    `name` may select classes: 'digits[0-4]' is digits restricted to 0..4, relabelled 0..4.
+    """
+    name, classes = parse_dataset_spec(name)
     loader = DATASETS.get(name)
-    opts = LoadOptions(
+    opts = LoadOptions(classes=classes, 
         data_root=data_root, download=download, batch_size=batch_size, val_fraction=val_fraction,
         split_seed=split_seed, augment=augment, path=path, num_workers=num_workers, shuffle_seed=shuffle_seed,
     )
@@ -31,4 +35,4 @@ def load_dataset(
     return loader(opts)
 
 
-__all__ = ["DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset"]
+__all__ = ["DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset", "parse_dataset_spec"]

@@ -1,6 +1,7 @@
 """Dataset registry, the DataBundle every loader returns, and option checks shared by all datasets."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -26,6 +27,7 @@ class LoadOptions:
     path: str = ""
     num_workers: int = 0
     shuffle_seed: int = 0
+    classes: tuple[int, ...] = ()  # keep only these classes, relabelled 0..k-1 in this order; () = all
 
     def validate(self) -> None:
         """Raise ConfigError naming any out-of-range value."""
@@ -35,6 +37,8 @@ class LoadOptions:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be an integer >= 0, got {self.num_workers!r}")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"dataset class list {list(self.classes)} repeats a class")
 
 
 @dataclass
@@ -75,3 +79,44 @@ def loader_kwargs(opts: LoadOptions) -> dict[str, Any]:
         "persistent_workers": opts.num_workers > 0,
         "pin_memory": torch.cuda.is_available(),
     }
+
+
+_SPEC = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\[([0-9,\s-]*)\])?\s*$")
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, tuple[int, ...]]:
+    """'digits[0-4]' -> ('digits', (0, 1, 2, 3, 4)); 'cifar10' -> ('cifar10', ()).
+
+    The bracket selects classes (ranges and commas: '[0-2,7]'), relabelled 0..k-1 in the listed
+    order, so one dataset yields a source and a target task for transfer experiments.
+    """
+    match = _SPEC.match(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise ConfigError(f"invalid dataset {spec!r}; valid: NAME or NAME[CLASSES], e.g. digits or digits[0-4] or digits[0,2,4]")
+    name, selector = match.group(1), match.group(2)
+    if selector is None:
+        return name, ()
+    classes: list[int] = []
+    for part in (p.strip() for p in selector.split(",")):
+        bounds = part.split("-")
+        if not part or len(bounds) > 2 or not all(b.strip().isdigit() for b in bounds):
+            raise ConfigError(f"invalid class selector {part!r} in dataset {spec!r}; valid: N or A-B, comma separated")
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if hi < lo:
+            raise ConfigError(f"invalid class range {part!r} in dataset {spec!r}; the end must be >= the start")
+        classes += range(lo, hi + 1)
+    if len(set(classes)) != len(classes):
+        raise ConfigError(f"dataset {spec!r} selects a class twice")
+    if len(classes) < 2:
+        raise ConfigError(f"dataset {spec!r} selects {len(classes)} class(es); a classification task needs at least 2")
+    return name, tuple(classes)
+
+
+def class_selection(labels: np.ndarray, classes: tuple[int, ...], num_classes: int, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the rows whose label is in `classes`, the new label of every old label or -1)."""
+    for c in classes:
+        if not 0 <= c < num_classes:
+            raise ConfigError(f"dataset {dataset!r} has classes 0..{num_classes - 1}; class {c} does not exist")
+    relabel = np.full(num_classes, -1, dtype=np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+    return np.nonzero(relabel[np.asarray(labels)] >= 0)[0], relabel

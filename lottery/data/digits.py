@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions, stratified_split
+from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection, stratified_split
 from lottery.data.tensor_loader import TensorBatches, random_shift
 
 DIGITS_TEST_FRACTION = 0.2
@@ -18,6 +18,10 @@ def load_digits_bundle(opts: LoadOptions) -> DataBundle:
     raw = load_digits()
     images = raw.images.astype(np.float32) / 16.0
     labels = raw.target.astype(np.int64)
+    num_classes = 10
+    if opts.classes:
+        keep, relabel = class_selection(labels, opts.classes, num_classes, "digits")
+        images, labels, num_classes = images[keep], relabel[labels[keep]], len(opts.classes)
 
     rest, test_idx = stratified_split(labels, DIGITS_TEST_FRACTION, opts.split_seed)
     train_pos, val_pos = stratified_split(labels[rest], float(opts.val_fraction), opts.split_seed)
@@ -40,7 +44,7 @@ def load_digits_bundle(opts: LoadOptions) -> DataBundle:
         val=TensorBatches(*part(val_idx), bs),
         test=TensorBatches(*part(test_idx), bs),
         in_channels=1,
-        num_classes=10,
+        num_classes=num_classes,
         input_size=8,
         num_train=len(train_idx),
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions
+from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection
 from lottery.data.tensor_loader import TensorBatches
 
 SYNTH_SIZES = (256, 64, 64)  # train, val, test
@@ -24,13 +24,23 @@ def load_synthetic(opts: LoadOptions) -> DataBundle:
     proj = torch.randn(x[0].numel(), SYNTH_CLASSES, generator=gen)
     y = (x.flatten(1) @ proj).argmax(dim=1)
     n_tr, n_va, _ = SYNTH_SIZES
+    parts = [(x[:n_tr], y[:n_tr]), (x[n_tr : n_tr + n_va], y[n_tr : n_tr + n_va]), (x[n_tr + n_va :], y[n_tr + n_va :])]
+    num_classes = SYNTH_CLASSES
+    if opts.classes:
+        selected = []
+        for px, py in parts:
+            keep, relabel = class_selection(py.numpy(), opts.classes, SYNTH_CLASSES, "synthetic")
+            idx = torch.from_numpy(keep)
+            selected.append((px[idx], torch.from_numpy(relabel)[py[idx]]))
+        parts, num_classes = selected, len(opts.classes)
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
     bs = opts.batch_size
     return DataBundle(
-        train=TensorBatches(x[:n_tr], y[:n_tr], bs, shuffle=True, seed=opts.shuffle_seed),
-        val=TensorBatches(x[n_tr : n_tr + n_va], y[n_tr : n_tr + n_va], bs),
-        test=TensorBatches(x[n_tr + n_va :], y[n_tr + n_va :], bs),
+        train=TensorBatches(x_tr, y_tr, bs, shuffle=True, seed=opts.shuffle_seed),
+        val=TensorBatches(x_va, y_va, bs),
+        test=TensorBatches(x_te, y_te, bs),
         in_channels=SYNTH_SHAPE[0],
-        num_classes=SYNTH_CLASSES,
+        num_classes=num_classes,
         input_size=SYNTH_SHAPE[1],
-        num_train=n_tr,
+        num_train=len(x_tr),
     )

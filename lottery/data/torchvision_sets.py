@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions, loader_kwargs, stratified_split
+from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
 from lottery.errors import DatasetNotFoundError
 
 CIFAR_STATS = {
@@ -25,17 +25,37 @@ IMAGEFOLDER_SIZE = 64  # every ImageFolder image is resized to 64x64: small enou
 
 
 class TransformedSubset(Dataset):
-    """A view of `base[indices]` with its own transform, so train and val share one decoded copy."""
+    """A view of `base[indices]` with its own transform, so train and val share one decoded copy;
+    `relabel` (old label -> new label) renumbers a class subset."""
 
-    def __init__(self, base: Any, indices: Sequence[int], transform: Optional[Callable] = None) -> None:
-        self.base, self.indices, self.transform = base, list(indices), transform
+    def __init__(
+        self, base: Any, indices: Sequence[int], transform: Optional[Callable] = None, relabel: Optional[np.ndarray] = None
+    ) -> None:
+        self.base, self.indices, self.transform, self.relabel = base, list(indices), transform, relabel
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
         img, label = self.base[self.indices[i]]
+        if self.relabel is not None:
+            label = int(self.relabel[label])
         return (self.transform(img) if self.transform else img), label
+
+
+def _selected(base: Any, opts: LoadOptions, dataset: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Indices of `base` in the selected classes (all when none are selected) and the relabelling."""
+    targets = np.asarray(base.targets)
+    if not opts.classes:
+        return np.arange(len(targets)), None
+    return class_selection(targets, opts.classes, len(base.classes), dataset)
+
+
+def _split_train(base: Any, opts: LoadOptions, dataset: str) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Train and val indices of `base` (stratified by split_seed) within the selected classes."""
+    chosen, relabel = _selected(base, opts, dataset)
+    keep, held = stratified_split(np.asarray(base.targets)[chosen], float(opts.val_fraction), opts.split_seed)
+    return chosen[keep], chosen[held], relabel
 
 
 def _make_loaders(
@@ -74,13 +94,13 @@ def _load_cifar(name: str, opts: LoadOptions) -> DataBundle:
     plain = T.Compose(normalize)
     train_tf = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), *normalize]) if opts.augment else plain
 
-    train_idx, val_idx = stratified_split(np.asarray(train_base.targets), float(opts.val_fraction), opts.split_seed)
-    train_ds = TransformedSubset(train_base, train_idx, train_tf)
-    val_ds = TransformedSubset(train_base, val_idx, plain)
-    test_ds = TransformedSubset(test_base, range(len(test_base)), plain)
+    train_idx, val_idx, relabel = _split_train(train_base, opts, name)
+    train_ds = TransformedSubset(train_base, train_idx, train_tf, relabel)
+    val_ds = TransformedSubset(train_base, val_idx, plain, relabel)
+    test_ds = TransformedSubset(test_base, _selected(test_base, opts, name)[0], plain, relabel)
     train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
     return DataBundle(
-        train=train, val=val, test=test, in_channels=3, num_classes=len(train_base.classes),
+        train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
         input_size=32, num_train=len(train_ds),
     )
 
@@ -124,18 +144,21 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
     )
     train_base = datasets.ImageFolder(train_dir)
     eval_dir = test_dir if has_test else val_dir
-    test_ds = datasets.ImageFolder(eval_dir, transform=plain)
-    if test_ds.classes != train_base.classes:
+    eval_base = datasets.ImageFolder(eval_dir)
+    if eval_base.classes != train_base.classes:
         raise DatasetNotFoundError(f"imagefolder: class folders of {eval_dir} differ from {train_dir}")
+    eval_idx, relabel = _selected(eval_base, opts, "imagefolder")
+    test_ds = TransformedSubset(eval_base, eval_idx, plain, relabel)
     if has_val and has_test:
-        train_ds: Dataset = TransformedSubset(train_base, range(len(train_base)), train_tf)
-        val_ds: Dataset = datasets.ImageFolder(val_dir, transform=plain)
+        train_ds: Dataset = TransformedSubset(train_base, _selected(train_base, opts, "imagefolder")[0], train_tf, relabel)
+        val_base = datasets.ImageFolder(val_dir)
+        val_ds: Dataset = TransformedSubset(val_base, _selected(val_base, opts, "imagefolder")[0], plain, relabel)
     else:
-        train_idx, val_idx = stratified_split(np.asarray(train_base.targets), float(opts.val_fraction), opts.split_seed)
-        train_ds = TransformedSubset(train_base, train_idx, train_tf)
-        val_ds = TransformedSubset(train_base, val_idx, plain)
+        train_idx, val_idx, relabel = _split_train(train_base, opts, "imagefolder")
+        train_ds = TransformedSubset(train_base, train_idx, train_tf, relabel)
+        val_ds = TransformedSubset(train_base, val_idx, plain, relabel)
     train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
     return DataBundle(
-        train=train, val=val, test=test, in_channels=3, num_classes=len(train_base.classes),
+        train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
         input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),  # type: ignore[arg-type]
     )

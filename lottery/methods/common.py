@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig
+from lottery.config import DataConfig, ExperimentConfig
 from lottery.data import DataBundle, load_dataset
 from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
 from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
@@ -31,9 +31,14 @@ def prepare_trial(cfg: ExperimentConfig) -> tuple[DataBundle, torch.device]:
     """Seed, pin the thread count (trials share cores) and load the data split."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.train.threads)
-    d = cfg.data
-    data = load_dataset(
-        d.name,
+    return load_data(cfg.data, cfg.seed), resolve_device(cfg.train.device)
+
+
+def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None) -> DataBundle:
+    """The split `d` describes; `name` swaps in another dataset (spec) with the same options, e.g. a
+    transfer target 'digits[5-9]' loaded like the source."""
+    return load_dataset(
+        name if name is not None else d.name,
         data_root=d.data_root,
         download=d.download,
         batch_size=d.batch_size,
@@ -42,9 +47,8 @@ def prepare_trial(cfg: ExperimentConfig) -> tuple[DataBundle, torch.device]:
         augment=d.augment,
         path=d.path,
         num_workers=d.num_workers,
-        shuffle_seed=cfg.seed,
+        shuffle_seed=shuffle_seed,
     )
-    return data, resolve_device(cfg.train.device)
 
 
 def build_model(cfg: ExperimentConfig, data: DataBundle, channels: list[int] | None = None) -> nn.Module:
