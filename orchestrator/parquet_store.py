@@ -50,6 +50,11 @@ class ParquetResults:
         write_table_atomic(rows, epochs_schema(), path)
         return path
 
+    def read_trial(self, trial_id: str) -> dict[str, Any] | None:
+        """The trial's row if one was written (by this driver or one before it), else None."""
+        path = self.trials_dir / f"{trial_id}.parquet"
+        return pq.read_table(path).to_pylist()[0] if path.exists() else None
+
     def read_trial_epochs(self, trial_id: str) -> list[dict[str, Any]]:
         path = self.epochs_dir / f"{trial_id}.parquet"
         return pq.read_table(path).to_pylist() if path.exists() else []

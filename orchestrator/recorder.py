@@ -25,6 +25,9 @@ class TrialRecord:
     optuna_trial_number: int
     run_id: str
     epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    completed_row: dict[str, Any] | None = None  # set once the trial's final result is recorded
+    mlflow_steps: set[int] = field(default_factory=set)  # epochs already in MLflow
+    final_logged: bool = False  # final metrics already in MLflow
 
 
 class TrialRecorder:
@@ -46,6 +49,12 @@ class TrialRecorder:
         record = TrialRecord(trial_id, cfg, config_hash, arm, optuna_trial_number, run_id)
         for row in self.store.read_trial_epochs(trial_id):  # a resumed driver keeps earlier epochs
             record.epochs[int(row["epoch"])] = row
+        # MLflow is written before Parquet, so a driver killed in between left steps in MLflow only.
+        record.mlflow_steps = self.tracker.logged_steps(run_id, "val_accuracy") | set(record.epochs)
+        record.final_logged = bool(self.tracker.logged_steps(run_id, FINAL_METRIC_PREFIX + "val_accuracy"))
+        earlier = self.store.read_trial(trial_id)
+        if earlier is not None and earlier["status"] == "completed":
+            record.completed_row = earlier
         self.trials[trial_id] = record
         return record
 
@@ -61,24 +70,34 @@ class TrialRecorder:
     def epoch(self, trial_id: str, metrics: dict[str, Any]) -> None:
         record = self.trials[trial_id]
         step = int(metrics["epoch"])
-        if step not in record.epochs:  # an epoch replayed after a restart is logged to MLflow once
+        if step not in record.mlflow_steps:  # an epoch replayed after a restart is logged to MLflow once
             self.tracker.log_metrics(record.run_id, metrics, step=step)
+            record.mlflow_steps.add(step)
         record.epochs[step] = {**self._ids(record), **metrics}
         self.store.write_epochs(trial_id, [record.epochs[k] for k in sorted(record.epochs)])
 
     def complete(self, trial_id: str, final: dict[str, Any], ticket_dir: Path | None) -> dict[str, Any]:
+        """Record the final result once: a trial that Tune replays after a driver restart (it had
+        finished, but Tune's last experiment snapshot predates that) keeps its first record."""
         record = self.trials[trial_id]
+        if record.completed_row is not None:
+            return record.completed_row
         step = int(final.get("epochs_trained", 0))
-        self.tracker.log_metrics(record.run_id, {FINAL_METRIC_PREFIX + k: v for k, v in final.items()}, step=step)
+        if not record.final_logged:
+            self.tracker.log_metrics(record.run_id, {FINAL_METRIC_PREFIX + k: v for k, v in final.items()}, step=step)
+            record.final_logged = True
         if ticket_dir is not None and ticket_dir.is_dir():
             self.tracker.log_artifacts(record.run_id, ticket_dir, "ticket")
         self.tracker.finish(record.run_id, ok=True)
         row = self._trial_row(record, "completed", "", final, ticket_dir)
         self.store.write_trial(row)
+        record.completed_row = row
         return row
 
     def fail(self, trial_id: str, error: str) -> dict[str, Any]:
         record = self.trials[trial_id]
+        if record.completed_row is not None:  # a replay of a finished trial failed: the result stands
+            return record.completed_row
         self.tracker.set_tag(record.run_id, "tickets.error", error[:5000])
         self.tracker.finish(record.run_id, ok=False)
         row = self._trial_row(record, "failed", error, {}, None)

@@ -69,6 +69,10 @@ class MlflowTracker:
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 
+    def logged_steps(self, run_id: str, key: str) -> set[int]:
+        """Steps at which `key` was already logged to the run (what a re-attached driver must not repeat)."""
+        return {m.step for m in self.client.get_metric_history(run_id, key)}
+
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in sorted(params.items())]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):

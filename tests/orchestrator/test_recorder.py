@@ -194,3 +194,28 @@ def test_long_error_text_is_truncated_for_the_tag(mlflow_env, tmp_path):
     recorder.fail("trial-d", text)
     assert client(mlflow_env).get_run(record.run_id).data.tags["tickets.error"] == "x" * 5000
     assert ParquetResults(tmp_path / "sweep").read_trials().iloc[0]["error"] == text  # Parquet keeps it all
+
+
+def test_a_finished_trial_replayed_after_restart_is_recorded_once(mlflow_env, tmp_path):
+    """Tune may rerun a trial that finished just after its last experiment snapshot: the replayed
+    final (or a failure of the replay) must not rewrite the row or log the final metrics twice."""
+    base, _ = load_configs(DEMO)
+    cfg = with_overrides(base, {"method.name": "dense"})
+    chash = config_hash(cfg)
+    sweep_dir = tmp_path / "sweep"
+    first = new_recorder(mlflow_env, sweep_dir)
+    run_id = first.start("trial-c", cfg, chash, "baseline", -1).run_id
+    first.epoch("trial-c", epoch_metrics(1, 0.3))
+    first.complete("trial-c", FINAL, None)
+    row_file = sweep_dir / "trials" / "trial-c.parquet"
+    written = row_file.stat().st_mtime_ns
+
+    second = new_recorder(mlflow_env, sweep_dir)
+    second.start("trial-c", cfg, chash, "baseline", -1)
+    row = second.complete("trial-c", {**FINAL, "val_accuracy": 0.5}, None)
+    assert row["val_accuracy"] == 0.91 and row["mlflow_run_id"] == run_id
+    assert second.fail("trial-c", "replay crashed")["status"] == "completed"
+    assert row_file.stat().st_mtime_ns == written
+    assert ParquetResults(sweep_dir).read_trials()["val_accuracy"].tolist() == [0.91]
+    history = client(mlflow_env).get_metric_history(run_id, "final_val_accuracy")
+    assert [m.value for m in history] == [0.91]
