@@ -274,6 +274,8 @@ class RobustTicket:
         data, device = prepare_trial(cfg)
         resume = session.resume_state()
         progress = resume_progress(resume)
+        for spec in p.downstream:  # a missing or incompatible target fails now, not after source training
+            check_compatible(data, load_data(cfg.data, cfg.seed, name=spec), spec)
         robust = Pipeline(cfg, session, progress, resume, data, device, "", p.epsilon)
         vanilla = None
         if p.vanilla_reference and p.epsilon > 0:  # at epsilon 0 the run itself is the vanilla ticket
