@@ -28,7 +28,7 @@ def robust_rows(trials: pd.DataFrame) -> pd.DataFrame:
     if "method" not in trials or trials.empty:
         return trials.iloc[0:0]
     done = trials[(trials["method"] == METHOD) & (trials["status"] == "completed")]
-    return done.sort_values(["method.pattern", "method.sparsity", "method.epsilon"])
+    return done if done.empty else done.sort_values(["method.pattern", "method.sparsity", "method.epsilon"])
 
 
 def format_robust(trials: pd.DataFrame) -> str:

@@ -35,7 +35,7 @@ def digits():
 @pytest.fixture(scope="module")
 def trained(digits):
     torch.manual_seed(0)
-    return train(digits_model(), digits, epochs=6)
+    return train(digits_model(), digits, epochs=12)
 
 
 def test_digits_bundle_records_its_normalisation(digits) -> None:
@@ -94,6 +94,7 @@ def test_pgd_lowers_a_trained_models_accuracy(digits, trained) -> None:
 
 
 def test_attack_leaves_no_trace_in_the_model(digits, trained) -> None:
+    trained.zero_grad(set_to_none=True)
     before = {k: v.clone() for k, v in trained.state_dict().items()}
     x, y = next(iter(digits.train))
     trained.train()

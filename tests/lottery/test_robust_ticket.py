@@ -161,7 +161,7 @@ def test_a_source_for_other_classes_is_rejected(tmp_path: Path) -> None:
 ])
 def test_bad_parameters_are_rejected_clearly(params: dict[str, Any], message: str | None) -> None:
     if message is None:  # a class that does not exist fails when the trial loads the data, before training
-        with pytest.raises(ConfigError, match="class 12 does not exist"):
+        with pytest.raises(ConfigError, match="class 10 does not exist"):
             run(config(**params), LocalSession())
         return
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
