@@ -25,7 +25,7 @@ def test_robust_sweep_records_every_stage_and_analyze_compares_to_vanilla(tmp_pa
         Path(__file__).parents[1] / "configs" / "robust-digits.yaml",
         [f"sweep.results_dir={tmp_path}", "sweep.name=robust-e2e", "sweep.num_trials=2", "sweep.sampler=random",
          "model.name=vgg_tiny", "train.epochs=2", "method.finetune_epochs=1", "method.eval_pgd_steps=3",
-         "method.downstream=[digits[5-9]]"],
+         "method.downstream=digits[5-9]"],
     )
     marker = tmp_path / "crashed"
     os.environ[CRASH_ONCE_ENV] = f"{marker}:3"  # one trial dies in its 3rd epoch report and is restored
