@@ -138,8 +138,8 @@ class Pipeline:
 
     def __init__(self, cfg: ExperimentConfig, session: Session, progress: TrialProgress, resume: dict[str, Any] | None,
                  data: DataBundle, device: torch.device, prefix: str, epsilon: float) -> None:
-        self.cfg, self.p = cfg, cfg.method  # type: ignore[assignment]
-        self.p: RobustTicketParams
+        self.cfg = cfg
+        self.p: RobustTicketParams = cfg.method  # type: ignore[assignment]
         self.session, self.progress, self.resume = session, progress, resume
         self.data, self.device, self.prefix = data, device, prefix
         self.space = InputSpace.of(data)
