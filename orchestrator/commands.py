@@ -115,6 +115,11 @@ def analyze_command(path: Path) -> int:
         if not trials.empty:
             print(f"plots: {plot_front(trials, sweep_dir / 'pareto.png')}, "
                   f"{plot_training_cost(trials, sweep_dir / 'training_cost.png')}")
+        if not trials.empty and (trials["method"] == "robust_ticket").any():  # robust tickets: transfer vs sparsity
+            from analysis.robust import format_robust, plot_robust
+
+            print(format_robust(trials))
+            print(f"plot: {plot_robust(trials, sweep_dir / 'robust_transfer.png')}")
     return 0
 
 

@@ -28,6 +28,7 @@ SAMPLERS = ("tpe", "nsga2", "random", "grid")
 # Final metrics a sweep may optimise (each method reports these).
 OBJECTIVE_METRICS = (
     "val_accuracy", "test_accuracy", "flops", "sparse_flops", "params", "nonzero_params", "flops_ratio", "train_flops_total",
+    "transfer_val_accuracy", "transfer_accuracy",  # robust_ticket: mean over its downstream datasets
 )
 
 

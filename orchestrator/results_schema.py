@@ -67,6 +67,26 @@ FINAL_METRIC_FIELDS = [
     pa.field("ticket_val_accuracy_before_retrain", pa.float64()),
     pa.field("target_sparsity", pa.float64()),
     pa.field("rounds_done", pa.int64()),  # IMP: rounds completed (each round's numbers are in MLflow)
+    # --- robust_ticket (lottery/methods/robust_ticket.py): accuracies on the source test set (clean and
+    # PGD robust at method.eval_epsilon) of the source model and of the drawn ticket before fine-tuning;
+    # transfer_* = mean over method.downstream of the fine-tuned ticket's test (val) accuracy, with the
+    # per-dataset test accuracies as JSON text {"spec": acc} (fixed column names whatever the list);
+    # vanilla_* the same for the epsilon = 0 ticket at the same sparsity; transfer_gap = robust - vanilla.
+    pa.field("source_clean_accuracy", pa.float64()),
+    pa.field("source_robust_accuracy", pa.float64()),
+    pa.field("ticket_clean_accuracy", pa.float64()),
+    pa.field("ticket_robust_accuracy", pa.float64()),
+    pa.field("transfer_accuracy", pa.float64()),
+    pa.field("transfer_val_accuracy", pa.float64()),
+    pa.field("transfer_accuracies", pa.string()),
+    pa.field("vanilla_source_clean_accuracy", pa.float64()),
+    pa.field("vanilla_source_robust_accuracy", pa.float64()),
+    pa.field("vanilla_ticket_clean_accuracy", pa.float64()),
+    pa.field("vanilla_ticket_robust_accuracy", pa.float64()),
+    pa.field("vanilla_transfer_accuracy", pa.float64()),
+    pa.field("vanilla_transfer_val_accuracy", pa.float64()),
+    pa.field("vanilla_transfer_accuracies", pa.string()),
+    pa.field("transfer_gap", pa.float64()),
 ]
 
 TRIAL_STATUS_FIELDS = [

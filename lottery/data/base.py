@@ -52,6 +52,11 @@ class DataBundle:
     num_classes: int
     input_size: int
     num_train: int
+    # The loader's per-channel normalisation (model input = (raw - mean) / std) and the valid raw pixel
+    # range, so attacks can work in raw pixel units; () / None: identity normalisation, unbounded input.
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    pixel_range: tuple[float, float] | None = None
 
 
 DatasetLoader = Callable[[LoadOptions], DataBundle]

@@ -13,10 +13,23 @@ DIGITS_TEST_FRACTION = 0.2
 @DATASETS.register("digits", help="sklearn 8x8 digits, 1x8x8, 10 classes (offline)")
 def load_digits_bundle(opts: LoadOptions) -> DataBundle:
     """Stratified test (20%, fixed by split_seed) and val splits; normalised with train-split mean/std."""
+    return _digits(opts, invert=False)
+
+
+@DATASETS.register("digits_invert", help="digits with inverted intensities (white ink on black -> a domain shift), offline")
+def load_inverted_digits(opts: LoadOptions) -> DataBundle:
+    """The same images and splits as `digits` with raw pixels 1 - x: a shifted domain for transfer tests."""
+    return _digits(opts, invert=True)
+
+
+def _digits(opts: LoadOptions, invert: bool) -> DataBundle:
+    """Raw pixels are in [0, 1] (sklearn's 0..16 / 16); the bundle records the scalar mean/std used."""
     from sklearn.datasets import load_digits
 
     raw = load_digits()
     images = raw.images.astype(np.float32) / 16.0
+    if invert:
+        images = 1.0 - images
     labels = raw.target.astype(np.int64)
     num_classes = 10
     if opts.classes:
@@ -36,8 +49,9 @@ def load_digits_bundle(opts: LoadOptions) -> DataBundle:
         t = torch.from_numpy(idx)
         return x[t], y[t]
 
-    # Pad with the normalised background (raw 0), so shifted-in pixels look like blank paper.
-    shift = random_shift(1, fill=(0.0 - mean) / std) if opts.augment else None
+    # Pad with the normalised background (raw 0, or 1 inverted), so shifted-in pixels look like blank paper.
+    background = 1.0 if invert else 0.0
+    shift = random_shift(1, fill=(background - mean) / std) if opts.augment else None
     bs = opts.batch_size
     return DataBundle(
         train=TensorBatches(*part(train_idx), bs, shuffle=True, seed=opts.shuffle_seed, transform=shift),
@@ -47,4 +61,7 @@ def load_digits_bundle(opts: LoadOptions) -> DataBundle:
         num_classes=num_classes,
         input_size=8,
         num_train=len(train_idx),
+        mean=(mean,),
+        std=(std,),
+        pixel_range=(0.0, 1.0),
     )

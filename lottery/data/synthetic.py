@@ -16,7 +16,9 @@ SYNTH_DATA_SEED = 1234
 def load_synthetic(opts: LoadOptions) -> DataBundle:
     """Label = argmax of a fixed random projection of the input, so a linear model can fit it.
 
-    The data never changes (fixed seed); split_seed, val_fraction and augment are ignored.
+    The data never changes (fixed seed); split_seed, val_fraction and augment are ignored. The inputs
+    are standard normal with no pixel range: the bundle's default identity normalisation and
+    `pixel_range=None` mean an attack's epsilon is in input units and nothing is clamped.
     """
     gen = torch.Generator().manual_seed(SYNTH_DATA_SEED)
     n = sum(SYNTH_SIZES)

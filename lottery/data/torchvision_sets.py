@@ -101,7 +101,7 @@ def _load_cifar(name: str, opts: LoadOptions) -> DataBundle:
     train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
     return DataBundle(
         train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
-        input_size=32, num_train=len(train_ds),
+        input_size=32, num_train=len(train_ds), mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0),
     )
 
 
@@ -161,4 +161,5 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
     return DataBundle(
         train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
         input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),  # type: ignore[arg-type]
+        mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0),
     )

@@ -1,7 +1,7 @@
 """One training epoch and one evaluation pass; hooks let methods add regularisers without forking."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,15 @@ from torch import nn
 from lottery.config import TrainConfig
 
 AfterBackward = Callable[[nn.Module], None]
+
+
+class Perturb(Protocol):
+    """Replaces a training batch's inputs (adversarial training); `passes`: forward+backward passes it
+    spends per batch, counted in the training FLOPs."""
+
+    passes: int
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,15 +54,19 @@ def train_one_epoch(
     device: torch.device,
     after_backward: AfterBackward | None = None,
     after_step: AfterBackward | None = None,
+    perturb: Perturb | None = None,
 ) -> tuple[float, int]:
     """Returns (mean training loss, number of samples seen).
 
-    `after_backward` may edit gradients (regularisers); `after_step` may edit weights (masks).
+    `after_backward` may edit gradients (regularisers); `after_step` may edit weights (masks);
+    `perturb` replaces each batch's inputs before the step (adversarial training).
     """
     model.train()
     total_loss, seen = 0.0, 0
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if perturb is not None:
+            x = perturb(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()

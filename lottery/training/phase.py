@@ -18,7 +18,7 @@ from lottery.data import DataBundle
 from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
 from lottery.methods.base import Session
-from lottery.training.loop import AfterBackward, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
+from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
 EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], bool]]
@@ -95,11 +95,14 @@ def run_phase(
     after_backward: AfterBackward | None = None,
     on_epoch_end: EpochHook | None = None,
     masks: WeightMasks | None = None,
+    perturb: Perturb | None = None,
 ) -> PhaseResult:
     """Train `model` for `epochs`, reporting every epoch; `resume` is this phase's checkpoint.
 
     With `masks` (unstructured weight masks) the pruned weights are zeroed before training and
     after every optimizer step, so they stay exactly zero; sparse FLOPs and sparsity are reported.
+    `perturb` (adversarial training) replaces each batch's inputs; its `passes` forward+backward
+    passes per sample are added to the training FLOPs.
     """
     model.to(device)
     optimizer = make_optimizer(model, cfg.train)
@@ -132,8 +135,9 @@ def run_phase(
         began = time.perf_counter()
         lr = lr_at(cfg.train, phase_epoch, epochs)
         set_lr(optimizer, lr)
-        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
-        progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, perturb)
+        attack_passes = perturb.passes if perturb is not None else 0
+        progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen * (1 + attack_passes)
         val_acc = evaluate(model, data.val, device)
         test_acc = evaluate(model, data.test, device)
         extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)

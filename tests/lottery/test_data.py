@@ -22,7 +22,7 @@ def count(batches) -> int:
 
 
 def test_registry_names() -> None:
-    assert set(DATASETS.names()) == {"digits", "cifar10", "cifar100", "imagefolder", "synthetic"}
+    assert set(DATASETS.names()) == {"digits", "digits_invert", "cifar10", "cifar100", "imagefolder", "synthetic"}
 
 
 def test_digits_split_sizes_and_shapes() -> None:

@@ -61,6 +61,9 @@ class Contract:
     sparsity: float = 0.0
 
 
+ROBUST_FAST = {"epsilon": 0.1, "attack_steps": 2, "eval_epsilon": 0.1, "eval_pgd_steps": 2, "downstream": ("synthetic",),
+               "finetune_epochs": 1, "sparsity": 0.6}
+
 # Every registered method needs an entry here (a few seconds at most for two runs).
 CONTRACT_PARAMS: dict[str, Contract] = {
     "dense": Contract(),
@@ -72,12 +75,17 @@ CONTRACT_PARAMS: dict[str, Contract] = {
     "random": Contract({"sparsity": 0.7, "pattern": "unstructured"}, "unstructured", 0.7),
     "magnitude": Contract({"sparsity": 0.7, "pattern": "unstructured"}, "unstructured", 0.7),
     "imp": Contract({"rounds": 2, "rate": 0.5, "rewind_epoch": 0}, "unstructured", 1 - (1 - 0.5) ** 2),
+    # The final ticket is the robust ticket fine-tuned on the last downstream dataset (here the source
+    # task itself with a new head, so the contract's synthetic checks apply); with the vanilla reference.
+    "robust_ticket": Contract(ROBUST_FAST, "unstructured", 0.6),
 }
 
 # Further runs of a registered method in another mode: case id -> (method, contract).
 EXTRA_CASES: dict[str, tuple[str, Contract]] = {
     "random-channel": ("random", Contract({"sparsity": 0.5, "pattern": "channel"}, "channel", 0.5)),
     "magnitude-channel": ("magnitude", Contract({"sparsity": 0.5, "pattern": "channel"}, "channel", 0.5)),
+    "robust_ticket-channel": ("robust_ticket", Contract({**ROBUST_FAST, "sparsity": 0.5, "pattern": "channel", "attack": "fgsm"}, "channel", 0.5)),
+    "robust_ticket-imp": ("robust_ticket", Contract({**ROBUST_FAST, "draw": "imp", "imp_rounds": 2, "draw_epochs": 1}, "unstructured", 0.6)),
 }
 
 CASES = list(METHODS.names()) + [case for case, (method, _) in EXTRA_CASES.items() if method in METHODS]
