@@ -6,7 +6,8 @@ raw value every weight had when it was last pruned. The raw weight is `where(mas
 which is what a forward-pass mask over dense stored weights gives: the gradient of a pruned weight
 is masked to 0 and it is re-zeroed after every step, so its stored value stays frozen. With regrow
 on, each pruning step ranks all raw magnitudes, so a stored weight that now beats a live one comes
-back; with regrow off, pruned weights score -inf and masks only ever shrink.
+back; with regrow off, pruned weights score -inf and masks only ever shrink (so after a shrink
+removed mostly live weights, the sparsity may stay a little above the scheduled value).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from lottery.errors import ConfigError
-from lottery.pruning.weight_mask import WeightMasks, global_topk_masks, magnitude_scores, prunable_weights
+from lottery.pruning.weight_mask import WeightMasks, global_topk_masks, magnitude_scores, mask_sparsity, prunable_weights
 
 SPARSITY_STEP = 0.1  # the schedule adds 10 points of sparsity every `interval` epochs
 
@@ -69,6 +70,8 @@ def prune_step(model: nn.Module, masks: WeightMasks, stash: dict[str, torch.Tens
     """Re-rank and apply global magnitude masks at `sparsity`; the model's weights are set in place."""
     raw = raw_weights(model, masks, stash)
     scores = magnitude_scores(raw) if regrow else magnitude_scores(raw, masks)
+    if not regrow:  # never keep more than is live: after a shrink the live fraction can be under 1 - sparsity
+        sparsity = max(sparsity, mask_sparsity(masks))
     new = global_topk_masks(scores, sparsity)
     regrown = sum(int((new[n] & ~masks[n]).sum()) for n in new)
     params = conv_weights(model)
