@@ -159,3 +159,18 @@ def test_supernet_methods_reject_other_models_and_bad_params() -> None:
         config("search_then_prune", criterion="l1")
     with pytest.raises(ConfigError, match="method.prune_interval"):
         config(prune_interval=0)
+
+
+def test_resume_in_the_transfer_phase_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    cfg = config(data="synthetic[0-1]", transfer_dataset="synthetic[2-3]", transfer_epochs=2, search_epochs=2)
+    whole = LocalSession()
+    final = run(cfg, whole)
+    k = len(whole.epochs) - 1  # killed after the first transfer epoch
+    assert whole.epochs[k - 1]["phase"] == "transfer"
+    with pytest.raises(Crash):
+        run(cfg, CrashingSession(k, checkpoint_dir=tmp_path))
+    resumed = LocalSession(checkpoint_dir=tmp_path)
+    again = run(cfg, resumed)
+    strip = lambda d: {key: v for key, v in d.items() if key != "wall_time_s"}  # noqa: E731
+    assert [strip(e) for e in resumed.epochs] == [strip(e) for e in whole.epochs[k:]]
+    assert strip(again) == strip(final)
