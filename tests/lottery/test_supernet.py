@@ -145,3 +145,20 @@ def test_a_block_never_loses_its_last_channel() -> None:
     keep = kept_channels(model, 1e-3)
     small, _ = shrink(model, keep)
     assert small.path_widths()[6:] == [0, 0, 1]
+
+
+def test_generic_channel_surgery_works_on_a_supernet() -> None:
+    """prunable_bns() are the depthwise BNs, so torch-pruning surgery (Early-Bird, slimming) applies."""
+    from lottery.pruning.channel_surgery import apply_soft_mask_, prune_channels
+
+    torch.manual_seed(0)
+    model = tiny([8, 8, 0, 8, 8, 8, 12, 12, 12]).eval()  # a supernet that already lost a path
+    masks = [torch.arange(bn.num_features) % 2 == 0 for _, bn in model.prunable_bns()]
+    small = prune_channels(model, masks, SHAPE)
+    assert small.path_widths() == [4, 4, 0, 4, 4, 4, 6, 6, 6]
+    rebuilt = model_from_arch(small.arch)
+    rebuilt.load_state_dict(small.state_dict())
+    x = torch.randn(4, *SHAPE)
+    with torch.no_grad():
+        expected = apply_soft_mask_(model, masks)(x)
+        assert torch.allclose(small(x), expected, atol=1e-5) and torch.equal(rebuilt.eval()(x), small(x))
