@@ -14,6 +14,8 @@ from analysis.pareto import pareto_front  # noqa: E402
 FRONT_COLUMNS = [
     "trial_id", "method", "arm", "method.prune_ratio", "method.sparsity", "val_accuracy", "test_accuracy", "flops",
     "flops_ratio", "sparse_flops", "weight_sparsity", "params", "eb_epoch", "train_flops_total",
+    # SuperTickets / search_then_prune
+    "method.target_sparsity", "method.criterion", "noretrain_val_accuracy", "transfer_val_accuracy",
 ]
 
 

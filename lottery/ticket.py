@@ -14,6 +14,7 @@ ARCH_FILE = "arch.json"
 WEIGHTS_FILE = "weights.pt"
 SUMMARY_FILE = "ticket.json"
 MASKS_FILE = "masks.pt"
+ARCHITECTURE_FILE = "architecture.md"  # readable architecture, for models with describe_arch() (supernets)
 
 
 def model_from_arch(arch: dict[str, Any]) -> nn.Module:
@@ -31,6 +32,9 @@ def save_ticket(model: nn.Module, folder: Path, summary: dict[str, Any], masks: 
     arch = dict(model.arch)  # type: ignore[arg-type]
     (folder / ARCH_FILE).write_text(json.dumps(arch, indent=2, sort_keys=True))
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
+    describe = getattr(model, "describe_arch", None)
+    if callable(describe):
+        (folder / ARCHITECTURE_FILE).write_text(describe())
     (folder / SUMMARY_FILE).write_text(json.dumps({"arch": arch, **summary}, indent=2, sort_keys=True, default=str))
     return folder
 

@@ -83,7 +83,7 @@ class SweepConfig:
                     f"{', '.join(OBJECTIVE_METRICS)}"
                 )
         for baseline in self.baselines:
-            METHODS.get(baseline)
+            baseline_overrides(baseline)
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r} for sweep.sampler; valid choices: {', '.join(SAMPLERS)}")
         from search_spaces import SEARCH_SPACES  # lazy: keeps `orchestrator.config` free of optuna at import
@@ -93,6 +93,20 @@ class SweepConfig:
     def objective_pairs(self) -> list[tuple[str, str]]:
         """[(metric, 'max'|'min'), ...] in the configured order."""
         return [tuple(o.split(":", 1)) for o in self.objectives]  # type: ignore[misc]
+
+
+def baseline_overrides(spec: str) -> dict[str, Any]:
+    """A baseline arm: 'METHOD' (its default params) or 'METHOD:key=value,key=value' (method params set,
+    e.g. 'search_then_prune:criterion=snip,target_sparsity=0.7'); values are YAML scalars."""
+    name, _, params = spec.partition(":")
+    METHODS.get(name.strip())
+    overrides: dict[str, Any] = {"method.name": name.strip()}
+    for item in filter(None, (p.strip() for p in params.split(","))):
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"invalid baseline {spec!r}; valid form: METHOD or METHOD:key=value,key=value")
+        overrides[f"method.{key.strip()}"] = yaml.safe_load(text)
+    return overrides
 
 
 SECTIONS = {"seed", "data", "model", "train", "method", "sweep"}
@@ -275,5 +289,5 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 __all__ = [
     "DataConfig", "ModelConfig", "TrainConfig", "ResourcesConfig", "SweepConfig", "load_configs",
-    "experiment_from_flat", "with_overrides", "config_hash", "build_method",
+    "experiment_from_flat", "with_overrides", "config_hash", "build_method", "baseline_overrides",
 ]

@@ -43,6 +43,13 @@ EPOCH_METRIC_FIELDS = [
     pa.field("round", pa.int64()),  # IMP round (iterative methods), else null
     pa.field("mask_distance", pa.float64()),
     pa.field("eb_drawn", pa.bool_()),
+    # --- SuperTickets / search_then_prune (supernet search phase; null elsewhere) ---
+    pa.field("rho", pa.float64()),  # FLOPs-L1 coefficient this epoch (after warm-up)
+    pa.field("channels_k3", pa.int64()),  # hidden channels kept per kernel path, summed over blocks
+    pa.field("channels_k5", pa.int64()),
+    pa.field("channels_k7", pa.int64()),
+    pa.field("regrown", pa.int64()),  # weights that came back at the last pruning step
+    pa.field("shrunk_channels", pa.int64()),  # channels physically removed at this epoch's shrink
 ]
 
 # Final metrics of a trial (the retrained ticket for ticket methods).
@@ -87,6 +94,14 @@ FINAL_METRIC_FIELDS = [
     pa.field("vanilla_transfer_val_accuracy", pa.float64()),
     pa.field("vanilla_transfer_accuracies", pa.string()),
     pa.field("transfer_gap", pa.float64()),
+    # --- SuperTickets / search_then_prune: the ticket before retraining and the final architecture;
+    # transfer_accuracy / transfer_val_accuracy (above) are the test / val accuracy after fine-tuning
+    # a new head on method.transfer_dataset with the mask fixed ---
+    pa.field("noretrain_val_accuracy", pa.float64()),
+    pa.field("noretrain_test_accuracy", pa.float64()),
+    pa.field("channels_k3", pa.int64()),
+    pa.field("channels_k5", pa.int64()),
+    pa.field("channels_k7", pa.int64()),
 ]
 
 TRIAL_STATUS_FIELDS = [

@@ -20,7 +20,7 @@ from ray.tune.search import Searcher
 
 from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
-from orchestrator.config import SAMPLERS, SweepConfig, config_hash, with_overrides
+from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides, config_hash, with_overrides
 from search_spaces.base import AnySpace, SearchSpace
 
 FINAL_PREFIX = "final/"
@@ -103,7 +103,7 @@ class TicketSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.pending_baselines:
             name = self.pending_baselines.pop(0)
-            cfg = with_overrides(self.base, {"method.name": name})
+            cfg = with_overrides(self.base, baseline_overrides(name))
             return _suggestion(cfg, arm="baseline", optuna_number=-1)
         trial = self.study.ask()
         try:

@@ -17,7 +17,7 @@ from ray import tune
 from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
-from orchestrator.config import SweepConfig, with_overrides
+from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
@@ -91,7 +91,7 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
         if sweep.num_trials > points:
             raise ConfigError(f"sweep.num_trials={sweep.num_trials} exceeds the {points} points of the grid; set it <= {points}")
     for baseline in sweep.baselines:
-        with_overrides(cfg, {"method.name": baseline})
+        with_overrides(cfg, baseline_overrides(baseline))
     prepare_trial(cfg)  # loads the data: raises DatasetNotFoundError with instructions
 
 

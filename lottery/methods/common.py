@@ -81,8 +81,12 @@ def finish_trial(
     session: Session,
     extra: dict[str, Any],
     masks: WeightMasks | None = None,
+    add_files: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the final metrics every method reports, save the ticket, hand both to the session.
+
+    `add_files(folder)` may write more into the ticket folder before it is reported (e.g. the
+    SuperTicket without retraining and the transferred ticket as sub-folders).
 
     `flops` is the dense count of the (possibly channel-shrunk) model; with unstructured `masks`,
     `sparse_flops` and `weight_sparsity` say what the weight mask removes on top.
@@ -108,6 +112,8 @@ def finish_trial(
     }
     with tempfile.TemporaryDirectory(prefix="ticket-") as tmp:
         folder = save_ticket(model, Path(tmp), {"final_metrics": final}, masks=masks)
+        if add_files is not None:
+            add_files(folder)
         session.report_final(final, folder)
     return final
 

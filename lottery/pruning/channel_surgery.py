@@ -59,5 +59,5 @@ def prune_channels(model: nn.Module, masks: list[torch.Tensor], input_shape: tup
     actual = pruned.channel_spec()  # type: ignore[operator]
     if actual != expected:
         raise PruningError(f"pruned widths {actual} differ from the mask's {expected}")
-    pruned.arch = {**pruned.arch, "channels": actual}  # type: ignore[union-attr]
+    pruned.arch = pruned.current_arch()  # type: ignore[operator]  # live widths, in the model's own layout
     return pruned.to(next(model.parameters()).device)

@@ -14,7 +14,9 @@ For each method, on the synthetic data with vgg_tiny and a few epochs:
   * masks.pt (when saved): bool, keyed by parameter names, parameter shapes, pruned weights exactly
     zero in weights.pt, sparsity = target within one weight per masked layer = `weight_sparsity`;
   * channel tickets keep the expected channel count within one channel per prunable layer;
-    the others keep the dense architecture (flops_ratio == 1); dense saves no mask at all;
+    supernet tickets (SuperTickets, search-then-prune) are both: channels shrunk by the search
+    (fewer FLOPs and params than the supernet, no path wider than before) and unstructured masks
+    at the target; the others keep the dense architecture (flops_ratio == 1); dense saves no mask;
   * resume: killed mid-trial and resumed from its checkpoint, a trial ends as if never killed.
 """
 from __future__ import annotations
@@ -51,18 +53,23 @@ REQUIRED_FINAL = (
 class Contract:
     """How to run a method fast, and what its ticket must look like.
 
-    kind: "dense" (no pruning), "unstructured" (masks.pt, dense architecture) or "channel"
-    (physically fewer channels). sparsity: the fraction removed, of the masked weights
-    (unstructured) or of the prunable BN channels (channel).
+    kind: "dense" (no pruning), "unstructured" (masks.pt, dense architecture), "channel"
+    (physically fewer channels) or "supernet" (searched channels + masks.pt). sparsity: the fraction
+    removed, of the masked weights (unstructured, supernet) or of the prunable BN channels (channel).
+    model: the registered model the method runs on.
     """
 
     params: dict[str, Any] = field(default_factory=dict)
     kind: str = "dense"
     sparsity: float = 0.0
+    model: str = "vgg_tiny"
 
 
 ROBUST_FAST = {"epsilon": 0.1, "attack_steps": 2, "eval_epsilon": 0.1, "eval_pgd_steps": 2, "downstream": ("synthetic",),
                "finetune_epochs": 1, "sparsity": 0.6}
+# Supernet methods: a high shrink threshold (gamma starts at 0.5) so the 2-epoch search surely shrinks.
+SUPERNET_FAST = {"search_epochs": 2, "retrain_epochs": 2, "target_sparsity": 0.6, "rho": 0.05,
+                 "rho_warmup_epochs": 0, "shrink_threshold": 0.49}
 
 # Every registered method needs an entry here (a few seconds at most for two runs).
 CONTRACT_PARAMS: dict[str, Contract] = {
@@ -78,6 +85,8 @@ CONTRACT_PARAMS: dict[str, Contract] = {
     # The final ticket is the robust ticket fine-tuned on the last downstream dataset (here the source
     # task itself with a new head, so the contract's synthetic checks apply); with the vanilla reference.
     "robust_ticket": Contract(ROBUST_FAST, "unstructured", 0.6),
+    "supertickets": Contract(SUPERNET_FAST, "supernet", 0.6, "supernet_tiny"),
+    "search_then_prune": Contract({**SUPERNET_FAST, "criterion": "snip"}, "supernet", 0.6, "supernet_tiny"),
 }
 
 # Further runs of a registered method in another mode: case id -> (method, contract).
@@ -109,7 +118,7 @@ def experiment(case: str) -> ExperimentConfig:
     return ExperimentConfig(
         seed=3,
         data=DataConfig(name="synthetic", batch_size=64),
-        model=ModelConfig(name="vgg_tiny"),
+        model=ModelConfig(name=contract.model),
         train=TrainConfig(epochs=EPOCHS, device="cpu", threads=1),
         method=METHODS.get(method).Params(name=method, **contract.params),
     )
@@ -153,8 +162,8 @@ def data():
     return load_dataset("synthetic", batch_size=64)
 
 
-def dense_model() -> torch.nn.Module:
-    return create_model("vgg_tiny", in_channels=3, num_classes=4, input_size=8)
+def dense_model(name: str = "vgg_tiny") -> torch.nn.Module:
+    return create_model(name, in_channels=3, num_classes=4, input_size=8)
 
 
 parametrize_cases = pytest.mark.parametrize("runs", CASES, indirect=True)
@@ -164,7 +173,7 @@ def test_contract_table_covers_every_registered_method() -> None:
     missing = [name for name in METHODS.names() if name not in CONTRACT_PARAMS]
     assert not missing, f"add {missing} to CONTRACT_PARAMS in {Path(__file__).name} (params for a fast run + expected sparsity)"
     for contract in list(CONTRACT_PARAMS.values()) + [c for _, c in EXTRA_CASES.values()]:
-        assert contract.kind in ("dense", "unstructured", "channel")
+        assert contract.kind in ("dense", "unstructured", "channel", "supernet")
         assert (contract.kind == "dense") == (contract.sparsity == 0.0)
 
 
@@ -217,7 +226,7 @@ def test_masks(runs: tuple[Trial, Trial], request) -> None:
     _, contract = contract_for(request.node.callspec.params["runs"])
     trial = runs[0]
     masks = load_ticket_masks(trial.ticket)
-    if contract.kind == "unstructured":
+    if contract.kind in ("unstructured", "supernet"):
         assert masks, "an unstructured ticket must save masks.pt"
     if contract.kind == "dense":
         assert masks is None
@@ -231,7 +240,7 @@ def test_masks(runs: tuple[Trial, Trial], request) -> None:
         assert mask.dtype == torch.bool and mask.shape == params[name].shape
         assert (weights[name][~mask] == 0).all(), f"pruned weights of {name} are not zero"
     assert trial.final["weight_sparsity"] == mask_sparsity(masks)
-    if contract.kind == "unstructured":
+    if contract.kind in ("unstructured", "supernet"):
         total = sum(m.numel() for m in masks.values())
         kept = sum(int(m.sum()) for m in masks.values())
         expected = (1.0 - contract.sparsity) * total
@@ -244,11 +253,16 @@ def test_masks(runs: tuple[Trial, Trial], request) -> None:
 def test_channels_and_flops(runs: tuple[Trial, Trial], request) -> None:
     _, contract = contract_for(request.node.callspec.params["runs"])
     final = runs[0].final
-    dense_spec, spec = dense_model().channel_spec(), load_ticket(runs[0].ticket).channel_spec()
-    assert final["dense_flops"] == count_flops(dense_model(), SHAPE)
-    assert final["dense_params"] == count_params(dense_model())
+    dense = dense_model(contract.model)
+    dense_spec, spec = dense.channel_spec(), load_ticket(runs[0].ticket).channel_spec()
+    assert final["dense_flops"] == count_flops(dense, SHAPE)
+    assert final["dense_params"] == count_params(dense)
     assert final["flops_ratio"] == final["flops"] / final["dense_flops"]
-    if contract.kind == "channel":
+    if contract.kind == "supernet":
+        widths, dense_widths = load_ticket(runs[0].ticket).path_widths(), dense.path_widths()
+        assert all(0 <= w <= d for w, d in zip(widths, dense_widths)) and sum(widths) < sum(dense_widths)
+        assert final["flops"] < final["dense_flops"] and final["params"] < final["dense_params"]
+    elif contract.kind == "channel":
         expected = (1.0 - contract.sparsity) * sum(dense_spec)
         assert abs(sum(spec) - expected) <= len(spec), f"kept channels {spec} (sum {sum(spec)}), expected {expected}"
         assert all(1 <= c <= d for c, d in zip(spec, dense_spec))

@@ -23,7 +23,8 @@ def changed_keys(a: nn.Module, b: nn.Module) -> set[str]:
 
 
 def test_registry_lists_expected_models() -> None:
-    assert set(ALL_MODELS) == {"vgg11", "vgg16", "vgg_tiny", "resnet20", "resnet56", "resnet_tiny"}
+    assert set(ALL_MODELS) == {"vgg11", "vgg16", "vgg_tiny", "resnet20", "resnet56", "resnet_tiny"} | {
+        "supernet", "supernet224", "supernet_tiny"}
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
