@@ -6,10 +6,12 @@ which keeps a local SQLite store free of concurrent writers.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
@@ -27,23 +29,44 @@ def default_tracking_uri(results_dir: Path) -> str:
     return f"sqlite:///{(Path(results_dir).resolve() / 'mlflow.db')}"
 
 
+@contextlib.contextmanager
+def sqlite_init_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise first use of a local SQLite store across processes: MLflow creates its tables (and
+    we the experiment) on first use, and two drivers doing that at once fail ("table already exists")."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        yield
+        return
+    lock_path = Path(tracking_uri[len(prefix):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class MlflowTracker:
     """Thin, explicit wrapper over MlflowClient (no global active-run state)."""
 
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None = None) -> None:
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        with sqlite_init_lock(tracking_uri):
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            self.experiment_id = self._experiment(experiment_name, artifact_root)
+
+    def _experiment(self, experiment_name: str, artifact_root: Path | None) -> str:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
             location = artifact_root.resolve().as_uri() if artifact_root is not None else None
-            self.experiment_id = self.client.create_experiment(
+            return self.client.create_experiment(
                 experiment_name,
                 artifact_location=location,
                 # Opens the MLflow 3 UI on the training-runs table instead of its GenAI view.
                 tags={"mlflow.experimentKind": "custom_model_development"},
             )
-        else:
-            self.experiment_id = experiment.experiment_id
+        return experiment.experiment_id
 
     def _find_run(self, filter_string: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=1)
