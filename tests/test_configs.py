@@ -1,4 +1,5 @@
-"""Every preset in configs/ loads and validates (baselines included) and never downloads data."""
+"""Every preset in configs/ loads and validates (baselines and search space included) and never
+downloads data; the issue presets keep the promises their issues make."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,8 @@ import pytest
 
 from lottery.errors import ConfigError
 from orchestrator.config import baseline_overrides, load_configs, with_overrides
+from orchestrator.searcher import check_space
+from search_spaces import SEARCH_SPACES
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
@@ -18,6 +21,22 @@ def test_preset_loads_and_never_downloads(path: Path) -> None:
     for baseline in sweep.baselines:
         arm = with_overrides(cfg, baseline_overrides(baseline))
         assert arm.method.name == baseline.partition(":")[0]
+    space = SEARCH_SPACES.get(sweep.search_space)
+    assert cfg.method.name in space.methods() or sweep.search_space == "compare"
+    check_space(cfg, space)  # every bound of every dimension builds a valid config
+
+
+def test_the_issue_presets_exist() -> None:
+    names = {p.name for p in CONFIGS}
+    assert {"robust-digits.yaml", "robust-cifar10.yaml", "robust-imagefolder.yaml",
+            "supertickets-digits.yaml", "supertickets-cifar10.yaml"} <= names
+
+
+def test_robust_digits_preset_is_offline_and_compares_to_vanilla() -> None:
+    cfg, sweep = load_configs(Path(__file__).parents[1] / "configs" / "robust-digits.yaml")
+    assert cfg.data.name == "digits[0-4]" and cfg.method.downstream == ("digits[5-9]", "digits_invert[5-9]")
+    assert cfg.method.vanilla_reference and sweep.sampler == "grid" and sweep.num_trials == 24
+    assert ("transfer_val_accuracy", "max") in sweep.objective_pairs()
 
 
 def test_supertickets_preset_has_a_search_then_prune_arm_per_criterion() -> None:
