@@ -281,7 +281,11 @@ def config_hash(cfg: ExperimentConfig) -> str:
     Hashing only non-default values means a new field with a default never changes old identities.
     """
     flat = to_flat_dict(cfg)
-    defaults = to_flat_dict(ExperimentConfig(method=type(cfg.method)()))
+    defaults = to_flat_dict(ExperimentConfig())
+    # The method's declared defaults, read without constructing it (a required field has no valid default).
+    for f in dataclasses.fields(type(cfg.method)):
+        if f.default is not dataclasses.MISSING:
+            defaults[f"method.{f.name}"] = list(f.default) if isinstance(f.default, tuple) else f.default
     canonical = {k: v for k, v in flat.items() if k == "method.name" or defaults.get(k, object()) != v}
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]

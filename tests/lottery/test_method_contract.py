@@ -21,7 +21,10 @@ For each method, on the synthetic data with vgg_tiny and a few epochs:
 """
 from __future__ import annotations
 
+import atexit
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +37,9 @@ from lottery.data import load_dataset
 from lottery.measure import count_flops, count_params
 from lottery.methods import METHODS
 from lottery.models import create_model
-from lottery.pruning.weight_mask import mask_sparsity
+from lottery.pruning.weight_mask import apply_weight_masks_, global_topk_masks, magnitude_scores, mask_sparsity, prunable_weights
 from lottery.session import LocalSession
-from lottery.ticket import WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch
+from lottery.ticket import WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch, save_ticket
 from lottery.training.loop import evaluate
 from crashing_session import Crash, CrashingSession
 
@@ -71,6 +74,18 @@ ROBUST_FAST = {"epsilon": 0.1, "attack_steps": 2, "eval_epsilon": 0.1, "eval_pgd
 SUPERNET_FAST = {"search_epochs": 2, "retrain_epochs": 2, "target_sparsity": 0.6, "rho": 0.05,
                  "rho_warmup_epochs": 0, "shrink_threshold": 0.49}
 
+def _source_ticket() -> str:
+    """A vgg_tiny ticket on disk (60% of its body weights masked) for the `transfer` method to load."""
+    folder = Path(tempfile.mkdtemp(prefix="contract-source-ticket-"))
+    atexit.register(shutil.rmtree, folder, True)
+    torch.manual_seed(0)
+    model = create_model("vgg_tiny", in_channels=3, num_classes=4, input_size=8)
+    masks = global_topk_masks(magnitude_scores(prunable_weights(model)), 0.6)
+    apply_weight_masks_(model, masks)
+    save_ticket(model, folder, {}, masks=masks)
+    return str(folder)
+
+
 # Every registered method needs an entry here (a few seconds at most for two runs).
 CONTRACT_PARAMS: dict[str, Contract] = {
     "dense": Contract(),
@@ -87,6 +102,7 @@ CONTRACT_PARAMS: dict[str, Contract] = {
     "robust_ticket": Contract(ROBUST_FAST, "unstructured", 0.6),
     "supertickets": Contract(SUPERNET_FAST, "supernet", 0.6, "supernet_tiny"),
     "search_then_prune": Contract({**SUPERNET_FAST, "criterion": "snip"}, "supernet", 0.6, "supernet_tiny"),
+    "transfer": Contract({"ticket_path": _source_ticket()}, "unstructured", 0.6),
 }
 
 # Further runs of a registered method in another mode: case id -> (method, contract).

@@ -106,3 +106,28 @@ def test_transfer_finetuning_keeps_the_mask_fixed(tmp_path) -> None:
         1 - sum(int(m.sum()) for m in fixed.values()) / sum(m.numel() for m in fixed.values())
     )
     assert result.model.get_submodule(head).out_features == target.num_classes == 5
+
+
+def _transfer_config(ticket_path: str, data: str) -> ExperimentConfig:
+    from lottery.methods.transfer_ticket import TransferParams
+
+    return ExperimentConfig(data=DataConfig(name=data), model=ModelConfig(name="vgg_tiny"),
+                            train=TrainConfig(epochs=1, device="cpu"), method=TransferParams(ticket_path=ticket_path))
+
+
+def test_transfer_method_rejects_a_folder_without_a_ticket(tmp_path) -> None:
+    from lottery.methods.transfer_ticket import TransferTicket
+
+    with pytest.raises(ConfigError, match="arch.json, weights.pt missing"):
+        TransferTicket().run(_transfer_config(str(tmp_path), "digits[5-9]"), LocalSession())
+    with pytest.raises(ConfigError, match="method.ticket_path"):
+        _transfer_config("", "digits")
+
+
+def test_transfer_method_rejects_a_target_with_other_inputs(tmp_path) -> None:
+    from lottery.methods.transfer_ticket import TransferTicket
+    from lottery.ticket import save_ticket
+
+    save_ticket(create_model("vgg_tiny", in_channels=1, num_classes=5, input_size=8), tmp_path, {})
+    with pytest.raises(ConfigError, match="3x8x8 inputs but the ticket was drawn on 1x8x8"):
+        TransferTicket().run(_transfer_config(str(tmp_path), "synthetic"), LocalSession())
