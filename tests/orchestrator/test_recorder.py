@@ -219,3 +219,25 @@ def test_a_finished_trial_replayed_after_restart_is_recorded_once(mlflow_env, tm
     assert ParquetResults(sweep_dir).read_trials()["val_accuracy"].tolist() == [0.91]
     history = client(mlflow_env).get_metric_history(run_id, "final_val_accuracy")
     assert [m.value for m in history] == [0.91]
+
+
+def test_an_epoch_in_mlflow_but_not_yet_in_parquet_is_not_logged_twice(mlflow_env, tmp_path):
+    """MLflow is written before Parquet: a driver killed in between leaves the step in MLflow only,
+    and the re-attached driver must learn that from MLflow, not from the Parquet rows."""
+    base, _ = load_configs(DEMO)
+    cfg = with_overrides(base, {"method.name": "dense"})
+    chash = config_hash(cfg)
+    sweep_dir = tmp_path / "sweep"
+    first = new_recorder(mlflow_env, sweep_dir)
+    run_id = first.start("trial-d", cfg, chash, "baseline", -1).run_id
+    first.epoch("trial-d", epoch_metrics(1, 0.3))
+    first.epoch("trial-d", epoch_metrics(2, 0.5))
+    (sweep_dir / "epochs" / "trial-d.parquet").unlink()  # as if killed before the Parquet write
+
+    second = new_recorder(mlflow_env, sweep_dir)
+    assert second.start("trial-d", cfg, chash, "baseline", -1).mlflow_steps == {1, 2}
+    second.epoch("trial-d", epoch_metrics(1, 0.3))
+    second.epoch("trial-d", epoch_metrics(2, 0.5))
+    second.epoch("trial-d", epoch_metrics(3, 0.7))
+    assert sorted(m.step for m in client(mlflow_env).get_metric_history(run_id, "val_accuracy")) == [1, 2, 3]
+    assert ParquetResults(sweep_dir).read_epochs()["epoch"].sort_values().tolist() == [1, 2, 3]
