@@ -5,14 +5,13 @@ config is `ExperimentConfig(data, model, train, method=<that method's Params>)`.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from lottery.errors import ConfigError
 
 
-def _require(condition: bool, key: str, value: Any, valid: str) -> None:
+def require(condition: bool, key: str, value: Any, valid: str) -> None:
     if not condition:
         raise ConfigError(f"invalid value {value!r} for {key}; valid: {valid}")
 
@@ -32,9 +31,9 @@ class DataConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.batch_size >= 1, "data.batch_size", self.batch_size, "an integer >= 1")
-        _require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "a number in [0, 1)")
-        _require(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
+        require(self.batch_size >= 1, "data.batch_size", self.batch_size, "an integer >= 1")
+        require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "a number in [0, 1)")
+        require(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class ModelConfig:
     width: float = 1.0
 
     def __post_init__(self) -> None:
-        _require(self.width > 0, "model.width", self.width, "a number > 0")
+        require(self.width > 0, "model.width", self.width, "a number > 0")
 
 
 @dataclass(frozen=True)
@@ -62,24 +61,24 @@ class TrainConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
-        _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
-        _require(0.0 <= self.momentum < 1.0, "train.momentum", self.momentum, "a number in [0, 1)")
-        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
-        _require(
+        require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
+        require(self.lr > 0, "train.lr", self.lr, "a number > 0")
+        require(0.0 <= self.momentum < 1.0, "train.momentum", self.momentum, "a number in [0, 1)")
+        require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+        require(
             all(0.0 < m < 1.0 for m in self.lr_milestones),
             "train.lr_milestones",
             self.lr_milestones,
             "fractions of train.epochs, each in (0, 1)",
         )
-        _require(0.0 < self.lr_gamma <= 1.0, "train.lr_gamma", self.lr_gamma, "a number in (0, 1]")
-        _require(
+        require(0.0 < self.lr_gamma <= 1.0, "train.lr_gamma", self.lr_gamma, "a number in (0, 1]")
+        require(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
             "train.device",
             self.device,
             "auto, cpu, cuda, cuda:N",
         )
-        _require(self.threads >= 1, "train.threads", self.threads, "an integer >= 1")
+        require(self.threads >= 1, "train.threads", self.threads, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -100,17 +99,4 @@ class ExperimentConfig:
     method: MethodParams = field(default_factory=MethodParams)
 
     def __post_init__(self) -> None:
-        _require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
-
-
-def to_flat_dict(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted-key view of a (nested) config dataclass: {'train.lr': 0.1, 'method.name': ...}."""
-    flat: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            flat.update(to_flat_dict(value, key + "."))
-        else:
-            flat[key] = list(value) if isinstance(value, tuple) else value
-    return flat
+        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")

@@ -6,7 +6,8 @@ from pathlib import Path
 import yaml
 
 from lottery.errors import ConfigError
-from orchestrator.config import SweepConfig, config_hash, experiment_from_flat, load_configs, unflatten, build
+from lottery.codec import build, config_hash, experiment_from_flat, unflatten
+from orchestrator.config import SweepConfig, load_configs
 
 
 def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:

@@ -5,23 +5,18 @@ the offending key or value and the valid choices.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lottery.config import DataConfig, ExperimentConfig, MethodParams, ModelConfig, TrainConfig, to_flat_dict
+from lottery.codec import SECTIONS as EXPERIMENT_SECTIONS
+from lottery.codec import build, experiment_from_dict
+from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
-from lottery.data import DATASETS, parse_dataset_spec
 from lottery.methods import METHODS
-from lottery.models import MODELS
 
 OBJECTIVE_DIRECTIONS = ("max", "min")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
@@ -109,7 +104,7 @@ def baseline_overrides(spec: str) -> dict[str, Any]:
     return overrides
 
 
-SECTIONS = {"seed", "data", "model", "train", "method", "sweep"}
+SECTIONS = {*EXPERIMENT_SECTIONS, "sweep"}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -158,88 +153,6 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
-_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin is tuple:
-        (element, *_rest) = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        return tuple(_coerce(v, element, f"{key}[]") for v in value)
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported annotation {annotation} for {key}")
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"invalid type for {key}: expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"invalid type for {key}: expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
-            return float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
-        raise ConfigError(f"invalid type for {key}: expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"invalid type for {key}: expected a string, got {value!r}")
-    raise TypeError(f"unsupported annotation {annotation} for {key}")
-
-
-def build(cls: type, raw: Any, prefix: str) -> Any:
-    """Construct dataclass `cls` from a dict, recursing into nested dataclasses; unknown keys raise."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"invalid value {raw!r} for section {prefix.rstrip('.') or 'config'}; expected a mapping")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(raw) - set(names))
-    if unknown:
-        where = prefix.rstrip(".") or "the top level"
-        raise ConfigError(f"unknown key {prefix + unknown[0]!r} in {where}; valid keys: {', '.join(names)}")
-    kwargs: dict[str, Any] = {}
-    for name in names:
-        if name not in raw:
-            continue
-        annotation = hints[name]
-        key = f"{prefix}{name}"
-        if annotation is MethodParams:
-            kwargs[name] = build_method(raw[name], key)
-        elif dataclasses.is_dataclass(annotation):
-            kwargs[name] = build(annotation, raw[name], key + ".")
-        else:
-            kwargs[name] = _coerce(raw[name], annotation, key)
-    return cls(**kwargs)
-
-
-def build_method(raw: Any, key: str = "method") -> MethodParams:
-    """The registered method's own Params dataclass, chosen by `name`."""
-    if not isinstance(raw, dict) or "name" not in raw:
-        raise ConfigError(f"section {key} needs a 'name'; valid names: {', '.join(METHODS.names())}")
-    method = METHODS.get(str(raw["name"]))
-    return build(method.Params, raw, key + ".")
-
-
-def experiment_from_dict(raw: dict[str, Any]) -> ExperimentConfig:
-    """ExperimentConfig from a nested dict (the preset minus its `sweep` section)."""
-    body = {k: v for k, v in raw.items() if k != "sweep"}
-    unknown = sorted(set(body) - SECTIONS)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} at the top level; valid keys: {', '.join(sorted(SECTIONS))}")
-    if "method" not in body:
-        body["method"] = {"name": "earlybird"}
-    cfg = build(ExperimentConfig, body, "")
-    MODELS.get(cfg.model.name)  # unknown names fail here, listing the valid ones
-    DATASETS.get(parse_dataset_spec(cfg.data.name)[0])
-    return cfg
-
-
 def sweep_from_dict(raw: dict[str, Any]) -> SweepConfig:
     return build(SweepConfig, raw.get("sweep") or {}, "sweep.")
 
@@ -250,48 +163,7 @@ def load_configs(path: str | Path, overrides: list[str] | None = None) -> tuple[
     return experiment_from_dict(raw), sweep_from_dict(raw)
 
 
-def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """{'train.lr': 0.1} -> {'train': {'lr': 0.1}}."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
-
-
-def experiment_from_flat(flat: dict[str, Any]) -> ExperimentConfig:
-    return experiment_from_dict(unflatten(flat))
-
-
-def with_overrides(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> ExperimentConfig:
-    """A copy of `cfg` with dotted-key values replaced (a changed method.name resets method params)."""
-    flat = to_flat_dict(cfg)
-    if "method.name" in flat_overrides and flat_overrides["method.name"] != flat["method.name"]:
-        flat = {k: v for k, v in flat.items() if not k.startswith("method.")}
-    flat.update(flat_overrides)
-    return experiment_from_flat(flat)
-
-
-def config_hash(cfg: ExperimentConfig) -> str:
-    """Short hash of the fields that differ from their defaults (plus the method's name).
-
-    Hashing only non-default values means a new field with a default never changes old identities.
-    """
-    flat = to_flat_dict(cfg)
-    defaults = to_flat_dict(ExperimentConfig())
-    # The method's declared defaults, read without constructing it (a required field has no valid default).
-    for f in dataclasses.fields(type(cfg.method)):
-        if f.default is not dataclasses.MISSING:
-            defaults[f"method.{f.name}"] = list(f.default) if isinstance(f.default, tuple) else f.default
-    canonical = {k: v for k, v in flat.items() if k == "method.name" or defaults.get(k, object()) != v}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 __all__ = [
-    "DataConfig", "ModelConfig", "TrainConfig", "ResourcesConfig", "SweepConfig", "load_configs",
-    "experiment_from_flat", "with_overrides", "config_hash", "build_method", "baseline_overrides",
+    "ResourcesConfig", "SweepConfig", "load_configs", "load_yaml", "apply_overrides", "sweep_from_dict",
+    "baseline_overrides",
 ]

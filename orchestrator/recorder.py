@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lottery.config import ExperimentConfig, to_flat_dict
+from lottery.codec import to_flat_dict
+from lottery.config import ExperimentConfig
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.tracking import TAG_HASH, TAG_METHOD, MlflowTracker
 

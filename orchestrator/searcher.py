@@ -18,9 +18,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from lottery.config import ExperimentConfig, to_flat_dict
+from lottery.codec import config_hash, to_flat_dict, with_overrides
+from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
-from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides, config_hash, with_overrides
+from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
 from search_spaces.base import AnySpace, SearchSpace
 
 FINAL_PREFIX = "final/"

@@ -14,10 +14,11 @@ import ray
 import yaml
 from ray import tune
 
-from lottery.config import ExperimentConfig, to_flat_dict
+from lottery.codec import to_flat_dict, with_overrides
+from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
-from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
+from orchestrator.config import SweepConfig, baseline_overrides
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri

@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from orchestrator.config import experiment_from_flat
+from lottery.codec import experiment_from_flat
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import MlflowTracker

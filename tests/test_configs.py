@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lottery.errors import ConfigError
-from orchestrator.config import baseline_overrides, load_configs, with_overrides
+from lottery.codec import with_overrides
+from orchestrator.config import baseline_overrides, load_configs
 from orchestrator.searcher import check_space
 from search_spaces import SEARCH_SPACES
 

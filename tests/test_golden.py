@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from orchestrator.config import config_hash, with_overrides
+from lottery.codec import config_hash, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.methods import METHODS
 from orchestrator.config import load_configs

@@ -18,7 +18,7 @@ from ray import tune
 
 from lottery.methods import METHODS
 from lottery.session import CHECKPOINT_FILE
-from orchestrator.config import experiment_from_flat
+from lottery.codec import experiment_from_flat
 from orchestrator.searcher import FINAL_PREFIX
 
 TICKET_SUBDIR = "ticket"

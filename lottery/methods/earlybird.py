@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import draw_then_retrain, input_shape, seed_everything
 from lottery.ticket import model_from_arch
@@ -41,13 +41,13 @@ class EarlyBirdParams(MethodParams):
     retrain_init: str = "continue"
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
-        _require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
-        _require(0.0 <= self.eb_epsilon <= 1.0, "method.eb_epsilon", self.eb_epsilon, "a number in [0, 1]")
-        _require(self.eb_queue >= 2, "method.eb_queue", self.eb_queue, "an integer >= 2")
-        _require(self.max_search_epochs >= 0, "method.max_search_epochs", self.max_search_epochs, "an integer >= 0")
-        _require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
-        _require(self.retrain_init in RETRAIN_INITS, "method.retrain_init", self.retrain_init, ", ".join(RETRAIN_INITS))
+        require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
+        require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
+        require(0.0 <= self.eb_epsilon <= 1.0, "method.eb_epsilon", self.eb_epsilon, "a number in [0, 1]")
+        require(self.eb_queue >= 2, "method.eb_queue", self.eb_queue, "an integer >= 2")
+        require(self.max_search_epochs >= 0, "method.max_search_epochs", self.max_search_epochs, "an integer >= 0")
+        require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        require(self.retrain_init in RETRAIN_INITS, "method.retrain_init", self.retrain_init, ", ".join(RETRAIN_INITS))
 
 
 def bn_l1_hook(coefficient: float):

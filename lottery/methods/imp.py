@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import build_model, finish_trial, prepare_trial, resume_progress
@@ -44,10 +44,10 @@ class ImpParams(MethodParams):
     skip_classifier: bool = True
 
     def __post_init__(self) -> None:
-        _require(self.rounds >= 1, "method.rounds", self.rounds, "an integer >= 1")
-        _require(0.0 < self.rate < 1.0, "method.rate", self.rate, "a number in (0, 1)")
-        _require(self.rewind_epoch >= 0, "method.rewind_epoch", self.rewind_epoch, "an integer >= 0")
-        _require(self.rewind_iteration >= -1, "method.rewind_iteration", self.rewind_iteration,
+        require(self.rounds >= 1, "method.rounds", self.rounds, "an integer >= 1")
+        require(0.0 < self.rate < 1.0, "method.rate", self.rate, "a number in (0, 1)")
+        require(self.rewind_epoch >= 0, "method.rewind_epoch", self.rewind_epoch, "an integer >= 0")
+        require(self.rewind_iteration >= -1, "method.rewind_iteration", self.rewind_iteration,
                  "an integer >= 0, or -1 to use method.rewind_epoch")
 
     def target_sparsity(self, round_: int) -> float:
@@ -122,10 +122,10 @@ class IterativeMagnitudePruning:
         epochs = cfg.train.epochs
         total_steps = epochs * len(data.train)  # type: ignore[arg-type]
         if p.rewind_iteration >= 0:
-            _require(p.rewind_iteration <= total_steps, "method.rewind_iteration", p.rewind_iteration,
+            require(p.rewind_iteration <= total_steps, "method.rewind_iteration", p.rewind_iteration,
                      f"an integer in [0, {total_steps}] (the optimizer steps of round 0)")
         else:
-            _require(p.rewind_epoch <= epochs, "method.rewind_epoch", p.rewind_epoch, f"an integer in [0, {epochs}] (train.epochs)")
+            require(p.rewind_epoch <= epochs, "method.rewind_epoch", p.rewind_epoch, f"an integer in [0, {epochs}] (train.epochs)")
         resume = session.resume_state()
         progress = resume_progress(resume)
         model = build_model(cfg, data)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
 from lottery.methods.random_pruning import channel_ticket, check_pruning_params, resumed_masks
@@ -51,8 +51,8 @@ class MagnitudeParams(MethodParams):
 
     def __post_init__(self) -> None:
         check_pruning_params(self.sparsity, self.pattern)
-        _require(self.rewind in REWINDS, "method.rewind", self.rewind, ", ".join(REWINDS))
-        _require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        require(self.rewind in REWINDS, "method.rewind", self.rewind, ", ".join(REWINDS))
+        require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
 
 
 @METHODS.register("magnitude", help="one-shot magnitude pruning (global weights or per-layer filter norms), optional rewind to init")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DataBundle
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
@@ -34,7 +34,7 @@ class InitPruningParams(MethodParams):
     skip_classifier: bool = True
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.sparsity < 1.0, "method.sparsity", self.sparsity, "a number in (0, 1)")
+        require(0.0 < self.sparsity < 1.0, "method.sparsity", self.sparsity, "a number in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SnipParams(InitPruningParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self.score_batches >= 1, "method.score_batches", self.score_batches, "an integer >= 1")
+        require(self.score_batches >= 1, "method.score_batches", self.score_batches, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class GraspParams(InitPruningParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self.score_batches >= 1, "method.score_batches", self.score_batches, "an integer >= 1")
+        require(self.score_batches >= 1, "method.score_batches", self.score_batches, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class SynflowParams(InitPruningParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(
+        require(
             self.synflow_iterations >= 1, "method.synflow_iterations", self.synflow_iterations, "an integer >= 1"
         )
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
 from lottery.pruning.channel_mask import kept_fraction
@@ -28,8 +28,8 @@ PATTERNS = ("unstructured", "channel")
 
 def check_pruning_params(sparsity: float, pattern: str) -> None:
     """Validation shared by the prune-once methods (random, magnitude)."""
-    _require(0.0 < sparsity < 1.0, "method.sparsity", sparsity, "a number in (0, 1)")
-    _require(pattern in PATTERNS, "method.pattern", pattern, ", ".join(PATTERNS))
+    require(0.0 < sparsity < 1.0, "method.sparsity", sparsity, "a number in (0, 1)")
+    require(pattern in PATTERNS, "method.pattern", pattern, ", ".join(PATTERNS))
 
 
 def resumed_masks(resume: dict[str, Any] | None) -> WeightMasks | None:

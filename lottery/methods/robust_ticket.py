@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from lottery.adversarial import ATTACKS, InputSpace, robust_accuracy, train_attack
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DATASETS, DataBundle, parse_dataset_spec
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, Session
@@ -83,26 +83,26 @@ class RobustTicketParams(MethodParams):
 
     def __post_init__(self) -> None:
         check_pruning_params(self.sparsity, self.pattern)
-        _require(self.epsilon >= 0, "method.epsilon", self.epsilon, "a number >= 0 (raw pixel units; 0 = vanilla)")
-        _require(self.attack in ATTACKS, "method.attack", self.attack, ", ".join(ATTACKS))
-        _require(self.attack_steps >= 1, "method.attack_steps", self.attack_steps, "an integer >= 1")
-        _require(self.attack_step_size >= 0, "method.attack_step_size", self.attack_step_size, "a number >= 0 (0 = default)")
-        _require(self.draw in DRAWS, "method.draw", self.draw, ", ".join(DRAWS))
-        _require(self.draw == "magnitude" or self.pattern == "unstructured", "method.pattern", self.pattern,
+        require(self.epsilon >= 0, "method.epsilon", self.epsilon, "a number >= 0 (raw pixel units; 0 = vanilla)")
+        require(self.attack in ATTACKS, "method.attack", self.attack, ", ".join(ATTACKS))
+        require(self.attack_steps >= 1, "method.attack_steps", self.attack_steps, "an integer >= 1")
+        require(self.attack_step_size >= 0, "method.attack_step_size", self.attack_step_size, "a number >= 0 (0 = default)")
+        require(self.draw in DRAWS, "method.draw", self.draw, ", ".join(DRAWS))
+        require(self.draw == "magnitude" or self.pattern == "unstructured", "method.pattern", self.pattern,
                  "unstructured with method.draw=imp (IMP prunes weights; use draw=magnitude for channels)")
-        _require(self.imp_rounds >= 1, "method.imp_rounds", self.imp_rounds, "an integer >= 1")
-        _require(self.draw_epochs >= 0, "method.draw_epochs", self.draw_epochs, "an integer >= 0 (0 = train.epochs)")
-        _require(self.finetune_epochs >= 1, "method.finetune_epochs", self.finetune_epochs, "an integer >= 1")
-        _require(self.finetune_lr >= 0, "method.finetune_lr", self.finetune_lr, "a number >= 0 (0 = train.lr)")
-        _require(self.eval_epsilon >= 0, "method.eval_epsilon", self.eval_epsilon, "a number >= 0 (raw pixel units)")
-        _require(self.eval_pgd_steps >= 1, "method.eval_pgd_steps", self.eval_pgd_steps, "an integer >= 1")
-        _require(len(self.downstream) >= 1 and len(set(self.downstream)) == len(self.downstream), "method.downstream",
+        require(self.imp_rounds >= 1, "method.imp_rounds", self.imp_rounds, "an integer >= 1")
+        require(self.draw_epochs >= 0, "method.draw_epochs", self.draw_epochs, "an integer >= 0 (0 = train.epochs)")
+        require(self.finetune_epochs >= 1, "method.finetune_epochs", self.finetune_epochs, "an integer >= 1")
+        require(self.finetune_lr >= 0, "method.finetune_lr", self.finetune_lr, "a number >= 0 (0 = train.lr)")
+        require(self.eval_epsilon >= 0, "method.eval_epsilon", self.eval_epsilon, "a number >= 0 (raw pixel units)")
+        require(self.eval_pgd_steps >= 1, "method.eval_pgd_steps", self.eval_pgd_steps, "an integer >= 1")
+        require(len(self.downstream) >= 1 and len(set(self.downstream)) == len(self.downstream), "method.downstream",
                  self.downstream, "a non-empty list of distinct dataset specs, e.g. ['digits[5-9]', 'digits_invert[5-9]']")
         for spec in self.downstream:
             DATASETS.get(parse_dataset_spec(spec)[0])
         if self.source_checkpoint:
             folder = Path(self.source_checkpoint)
-            _require((folder / ARCH_FILE).is_file() and (folder / WEIGHTS_FILE).is_file(), "method.source_checkpoint",
+            require((folder / ARCH_FILE).is_file() and (folder / WEIGHTS_FILE).is_file(), "method.source_checkpoint",
                      self.source_checkpoint, f"a saved ticket folder holding {ARCH_FILE} and {WEIGHTS_FILE} "
                      "(e.g. results/SWEEP/tickets/TRIAL of a dense run), or '' to train the source")
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, _require
+from lottery.config import ExperimentConfig, require
 from lottery.data import DataBundle
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import build_model, input_shape, prepare_trial, resume_progress
@@ -42,7 +42,7 @@ class SearchThenPruneParams(SupernetSearchParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self.criterion in CRITERIA, "method.criterion", self.criterion, ", ".join(CRITERIA))
+        require(self.criterion in CRITERIA, "method.criterion", self.criterion, ", ".join(CRITERIA))
 
 
 def one_shot_masks(criterion: str, model: nn.Module, sparsity: float, data: DataBundle, seed: int) -> WeightMasks:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.methods.base import METHODS, Session
 from lottery.methods.common import draw_then_retrain, input_shape
 from lottery.methods.earlybird import bn_l1_hook
@@ -34,9 +34,9 @@ class SlimmingParams(MethodParams):
     retrain_epochs: int = 0
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
-        _require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
-        _require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
+        require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
+        require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
 
 
 @METHODS.register("slimming", help="Network Slimming: BN-L1 training, prune channels at the end, fine-tune")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DataBundle
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, Session
@@ -51,13 +51,13 @@ class SupernetSearchParams(MethodParams):
     transfer_epochs: int = 3
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.target_sparsity < 1.0, "method.target_sparsity", self.target_sparsity, "a number in (0, 1)")
-        _require(self.rho >= 0, "method.rho", self.rho, "a number >= 0")
-        _require(self.rho_warmup_epochs >= 0, "method.rho_warmup_epochs", self.rho_warmup_epochs, "an integer >= 0")
-        _require(self.shrink_threshold >= 0, "method.shrink_threshold", self.shrink_threshold, "a number >= 0")
-        _require(self.search_epochs >= 0, "method.search_epochs", self.search_epochs, "an integer >= 0 (0 = train.epochs)")
-        _require(self.retrain_epochs >= 1, "method.retrain_epochs", self.retrain_epochs, "an integer >= 1")
-        _require(self.transfer_epochs >= 1, "method.transfer_epochs", self.transfer_epochs, "an integer >= 1")
+        require(0.0 < self.target_sparsity < 1.0, "method.target_sparsity", self.target_sparsity, "a number in (0, 1)")
+        require(self.rho >= 0, "method.rho", self.rho, "a number >= 0")
+        require(self.rho_warmup_epochs >= 0, "method.rho_warmup_epochs", self.rho_warmup_epochs, "an integer >= 0")
+        require(self.shrink_threshold >= 0, "method.shrink_threshold", self.shrink_threshold, "a number >= 0")
+        require(self.search_epochs >= 0, "method.search_epochs", self.search_epochs, "an integer >= 0 (0 = train.epochs)")
+        require(self.retrain_epochs >= 1, "method.retrain_epochs", self.retrain_epochs, "an integer >= 1")
+        require(self.transfer_epochs >= 1, "method.transfer_epochs", self.transfer_epochs, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SuperTicketsParams(SupernetSearchParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self.prune_interval >= 1, "method.prune_interval", self.prune_interval, "an integer >= 1")
+        require(self.prune_interval >= 1, "method.prune_interval", self.prune_interval, "an integer >= 1")
 
 
 def check_supernet(cfg: ExperimentConfig) -> None:

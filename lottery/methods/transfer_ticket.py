@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lottery.config import ExperimentConfig, MethodParams, _require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DataBundle
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, Session
@@ -29,8 +29,8 @@ class TransferParams(MethodParams):
     epochs: int = 0
 
     def __post_init__(self) -> None:
-        _require(bool(self.ticket_path), "method.ticket_path", self.ticket_path, "a ticket folder holding arch.json and weights.pt")
-        _require(self.epochs >= 0, "method.epochs", self.epochs, "an integer >= 0 (0 = train.epochs)")
+        require(bool(self.ticket_path), "method.ticket_path", self.ticket_path, "a ticket folder holding arch.json and weights.pt")
+        require(self.epochs >= 0, "method.epochs", self.epochs, "an integer >= 0 (0 = train.epochs)")
 
 
 def check_ticket_folder(path: str) -> Path:

@@ -468,7 +468,7 @@ def test_rewind_point_beyond_round0_is_a_config_error() -> None:
 
 
 def test_methods_and_search_spaces_registered() -> None:
-    from orchestrator.config import build_method
+    from lottery.codec import build_method
     from orchestrator.results_schema import trials_schema
     from search_spaces import SEARCH_SPACES, Choice, FloatRange, IntRange
 

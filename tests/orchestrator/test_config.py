@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from lottery.config import ExperimentConfig, to_flat_dict
+from lottery.codec import build, config_hash, experiment_from_dict, to_flat_dict, with_overrides
+from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.dense import DenseParams
 from lottery.methods.earlybird import EarlyBirdParams
-from orchestrator.config import (
-    SweepConfig, apply_overrides, build, config_hash, experiment_from_dict, load_configs, with_overrides,
-)
+from orchestrator.config import SweepConfig, apply_overrides, load_configs
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.yaml"

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lottery.config import to_flat_dict
-from orchestrator.config import config_hash, load_configs, with_overrides
+from lottery.codec import config_hash, to_flat_dict, with_overrides
+from orchestrator.config import load_configs
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.results_schema import conform, epochs_schema, trials_schema
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lottery.config import to_flat_dict
-from orchestrator.config import config_hash, load_configs, with_overrides
+from lottery.codec import config_hash, to_flat_dict, with_overrides
+from orchestrator.config import load_configs
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import PARENT_TAG, MlflowTracker, default_tracking_uri

@@ -8,7 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from lottery.errors import ConfigError
-from orchestrator.config import config_hash, experiment_from_flat, load_configs, with_overrides
+from lottery.codec import config_hash, experiment_from_flat, with_overrides
+from orchestrator.config import load_configs
 from orchestrator.searcher import TicketSearcher, check_space, make_sampler, objective_values
 from search_spaces import SEARCH_SPACES, FloatRange, SearchSpace
 
