@@ -10,13 +10,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.pareto import pareto_front  # noqa: E402
+from lottery.methods import METHODS  # noqa: E402
 
+# The front table's columns for every method; each method adds its own `summary_columns`.
 FRONT_COLUMNS = [
-    "trial_id", "method", "arm", "method.prune_ratio", "method.sparsity", "val_accuracy", "test_accuracy", "flops",
-    "flops_ratio", "sparse_flops", "weight_sparsity", "params", "eb_epoch", "train_flops_total",
-    # SuperTickets / search_then_prune
-    "method.target_sparsity", "method.criterion", "noretrain_val_accuracy", "transfer_val_accuracy",
+    "trial_id", "method", "arm", "val_accuracy", "test_accuracy", "flops", "flops_ratio", "sparse_flops",
+    "weight_sparsity", "params", "train_flops_total",
 ]
+
+
+def front_columns(methods: list[str]) -> list[str]:
+    """FRONT_COLUMNS with the summary columns the given methods declare after the identity columns."""
+    own: list[str] = []
+    for name in sorted(methods):
+        if name in METHODS:
+            own += [c for c in METHODS.get(name).summary_columns if c not in own and c not in FRONT_COLUMNS]
+    return FRONT_COLUMNS[:3] + own + FRONT_COLUMNS[3:]
+
+
+def reference_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """Completed trials of the reference method(s) (the dense baseline) every ticket is compared with."""
+    references = [n for n in METHODS.names() if METHODS.get(n).reference]
+    return trials[trials["method"].isin(references) & (trials["status"] == "completed")]
 
 
 def _x_flops(trials: pd.DataFrame) -> pd.Series:
@@ -32,7 +47,7 @@ def method_table(trials: pd.DataFrame) -> pd.DataFrame:
     done = trials[trials["status"] == "completed"]
     if done.empty:
         return pd.DataFrame()
-    dense = done[done["method"] == "dense"]
+    dense = reference_rows(done)
     dense_train = float(dense["train_flops_total"].iloc[0]) if not dense.empty else float("nan")
     dense_flops = float(dense["flops"].iloc[0]) if not dense.empty else float("nan")
     rows = []
@@ -53,12 +68,13 @@ def method_table(trials: pd.DataFrame) -> pd.DataFrame:
 
 def front_table(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.DataFrame:
     front = pareto_front(trials, objectives)
-    return front[[c for c in FRONT_COLUMNS if c in front.columns]]
+    columns = front_columns(list(front["method"].dropna().unique()) if "method" in front else [])
+    return front[[c for c in columns if c in front.columns]]
 
 
 def best_ticket_under(trials: pd.DataFrame, max_flops_ratio: float) -> pd.Series | None:
     """The completed non-dense trial with the best val accuracy at most `max_flops_ratio` of dense FLOPs."""
-    done = trials[(trials["status"] == "completed") & (trials["method"] != "dense")]
+    done = trials[(trials["status"] == "completed") & ~trials.index.isin(reference_rows(trials).index)]
     small = done[done["flops_ratio"] <= max_flops_ratio]
     return None if small.empty else small.sort_values(["val_accuracy", "flops"], ascending=[False, True]).iloc[0]
 
@@ -69,7 +85,7 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
     lines = [f"Pareto front ({', '.join(f'{m} {d}' for m, d in objectives)}): {len(front)} of "
              f"{int((trials['status'] == 'completed').sum())} completed trials"]
     lines.append(front.to_string(index=False, float_format=lambda v: f"{v:.4g}") if not front.empty else "(empty)")
-    dense = trials[(trials["method"] == "dense") & (trials["status"] == "completed")]
+    dense = reference_rows(trials)
     if not dense.empty:
         d = dense.iloc[0]
         lines.append(f"dense baseline: val_accuracy {d['val_accuracy']:.4f}, test_accuracy {d['test_accuracy']:.4f}, "

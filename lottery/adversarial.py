@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,7 @@ class InputSpace:
     pixel_range: tuple[float, float] | None
 
     @classmethod
-    def of(cls, data: DataBundle) -> "InputSpace":
+    def of(cls, data: DataBundle) -> InputSpace:
         channels = data.in_channels
         mean = tuple(data.mean) if data.mean else (0.0,) * channels
         std = tuple(data.std) if data.std else (1.0,) * channels

@@ -13,7 +13,8 @@ import json
 import re
 import types
 import typing
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Iterator
 
 from lottery.config import ExperimentConfig, MethodParams
 from lottery.errors import ConfigError

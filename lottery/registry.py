@@ -1,7 +1,8 @@
 """Name -> object registries (models, datasets, methods, search spaces) that list valid names on a miss."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
 
 from lottery.errors import ConfigError
 

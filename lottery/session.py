@@ -1,15 +1,35 @@
-"""Sessions that run a method without Ray: in memory (tests) or checkpointing to a folder (`tickets run`)."""
+"""The Session protocol (a method's only view of its host) and the Session that runs a method
+without Ray: in memory (tests) or checkpointing to a folder (`tickets run`).
+
+A Session hands back the last checkpointed state and receives per-epoch reports with the state to
+checkpoint, so every method can resume mid-trial without knowing who runs it: the Ray trainable,
+`LocalSession`, or a test's crashing session.
+"""
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
+from collections.abc import Callable
 
 import torch
 
 CHECKPOINT_FILE = "state.pt"
+
+
+class Session(Protocol):
+    """What a running method may ask of its host."""
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """The state passed with the last `report_epoch`, or None on a fresh start."""
+
+    def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
+        """Record one epoch's metrics (with `epoch`) and checkpoint `state` atomically with them."""
+
+    def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
+        """Record the final metrics and the ticket folder (architecture + weights)."""
 
 
 class LocalSession:

@@ -6,17 +6,19 @@ rebuilt for the target's classes, and fine-tuning runs with the body's weight ma
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle
 from lottery.errors import ConfigError
-from lottery.methods.base import Session
+from lottery.session import Session
 from lottery.pruning.weight_mask import WeightMasks
+from lottery.models.base import live_arch
 from lottery.ticket import model_from_arch
-from lottery.training.phase import PhaseResult, TrialProgress, run_phase
+from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress
+from lottery.training.phase import PhaseResult, run_phase
 
 
 def head_name(model: nn.Module) -> str:
@@ -25,12 +27,6 @@ def head_name(model: nn.Module) -> str:
     if not names:
         raise ConfigError(f"{type(model).__name__} has no Linear classifier head to replace for transfer")
     return names[-1]
-
-
-def live_arch(model: nn.Module) -> dict[str, Any]:
-    """The kwargs that rebuild `model` as it is now (channel-pruned models report their live widths)."""
-    current = getattr(model, "current_arch", None)
-    return dict(current()) if callable(current) else dict(model.arch)  # type: ignore[arg-type]
 
 
 def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
@@ -53,7 +49,14 @@ def body_masks(masks: WeightMasks | None, model: nn.Module) -> WeightMasks | Non
     return {k: v for k, v in masks.items() if not k.startswith(head + ".")}
 
 
-def check_compatible(source: DataBundle, target: DataBundle, target_name: str) -> None:
+class InputShape(Protocol):
+    """What a ticket's stem and pooling are sized for (a DataBundle has both)."""
+
+    in_channels: int
+    input_size: int
+
+
+def check_compatible(source: InputShape, target: InputShape, target_name: str) -> None:
     """The ticket's stem and pooling are sized for the source input; the target must match it."""
     if (source.in_channels, source.input_size) != (target.in_channels, target.input_size):
         raise ConfigError(
@@ -65,7 +68,7 @@ def check_compatible(source: DataBundle, target: DataBundle, target_name: str) -
 
 def finetune_transfer(
     *,
-    model: nn.Module,
+    model: nn.Module | None,
     masks: WeightMasks | None,
     target: DataBundle,
     epochs: int,
@@ -74,7 +77,7 @@ def finetune_transfer(
     device: Any,
     session: Session,
     progress: TrialProgress,
-    resume: dict[str, Any] | None = None,
+    resume: PhaseCheckpoint | None = None,
 ) -> tuple[PhaseResult, WeightMasks | None]:
     """Fine-tune the ticket on `target` with a new head and its mask fixed; one reported phase.
 
@@ -83,8 +86,9 @@ def finetune_transfer(
     masks the fine-tuned model carries (for saving the transferred ticket).
     """
     if resume is not None:
-        tuned = model_from_arch(resume["arch"])
-        fixed = {k: v.bool() for k, v in resume["masks"].items()} if resume.get("masks") is not None else None
+        tuned, fixed = model_from_arch(resume.arch), resume.masks
+    elif model is None:
+        raise ValueError("finetune_transfer needs the ticket on a fresh start (model is None)")
     else:
         tuned = with_new_head(model, target.num_classes)
         fixed = body_masks(masks, model)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from lottery.errors import ConfigError
-from lottery.codec import build, config_hash, experiment_from_flat, unflatten
-from orchestrator.config import SweepConfig, load_configs
+from lottery.codec import config_hash
+from orchestrator.config import SweepConfig, load_configs, load_sweep_file
+from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
 
 
 def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:
@@ -33,34 +32,34 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print(summary.front_text)
     print()
     print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
-    print(f"Parquet: {summary.paths.root / 'trials'}  and  {summary.paths.root / 'epochs'}")
-    print(f"Plots:   {summary.paths.plot}  {summary.paths.cost_plot}")
+    print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
+    print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
 
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
     """One experiment in-process; checkpointed by config hash, so re-running it trains nothing twice."""
     from lottery.methods import METHODS
-    from lottery.methods.common import prepare_trial
+    from lottery.methods.base import check_data_available
     from lottery.session import LocalSession
     from orchestrator.parquet_store import ParquetResults
     from orchestrator.recorder import TrialRecorder
-    from orchestrator.tracking import MlflowTracker, default_tracking_uri
+    from orchestrator.tracking import MlflowTracker
 
     cfg, sweep = load_configs(config, overrides)
-    prepare_trial(cfg)  # dataset check before anything is written
-    results_dir = Path(sweep.results_dir).resolve()
-    root = results_dir / name
+    check_data_available(cfg.data)  # before anything is written
+    layout = SweepLayout.of(sweep.results_dir, name)
     chash = config_hash(cfg)
-    trial_id = f"run-{chash}"
-    uri = sweep.mlflow_uri or default_tracking_uri(results_dir)
-    tracker = MlflowTracker(uri, f"tickets/{name}", results_dir / "mlartifacts")
+    trial_id = run_trial_id(chash)
+    uri = layout.tracking_uri(sweep.mlflow_uri)
+    tracker = MlflowTracker(uri, layout.experiment_name, layout.artifacts)
     parent = tracker.parent_run(name, {})
-    recorder = TrialRecorder(name, ParquetResults(root), tracker, parent)
+    recorder = TrialRecorder(name, ParquetResults(layout.root), tracker, parent)
     recorder.start(trial_id, cfg, chash, "single", -1)
+    method_keys = tuple(c.name for c in METHODS.get(cfg.method.name).epoch_columns)
     session = LocalSession(
-        checkpoint_dir=root / "checkpoints" / trial_id,
-        ticket_out=root / "tickets" / trial_id,
-        on_epoch=lambda m: (recorder.epoch(trial_id, m), _print_epoch(m)),
+        checkpoint_dir=layout.checkpoint(trial_id),
+        ticket_out=layout.ticket(trial_id),
+        on_epoch=lambda m: (recorder.epoch(trial_id, m), _print_epoch(m, method_keys)),
         on_final=lambda m, d: recorder.complete(trial_id, m, d),
     )
     try:
@@ -71,13 +70,16 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     finally:
         tracker.finish(parent)
     print("final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in final.items()))
-    print(f"trial {trial_id}: Parquet under {root}, MLflow {uri}, ticket in {root / 'tickets' / trial_id}")
+    print(f"trial {trial_id}: Parquet under {layout.root}, MLflow {uri}, ticket in {layout.ticket(trial_id)}")
     return 0
 
 
-def _print_epoch(m: dict) -> None:
-    keys = ("epoch", "phase", "train_loss", "val_accuracy", "flops", "mask_distance", "eb_drawn")
-    print("  " + " ".join(f"{k}={_fmt(m[k])}" for k in keys if k in m), flush=True)
+EPOCH_KEYS = ("epoch", "phase", "train_loss", "val_accuracy", "flops")
+
+
+def _print_epoch(m: dict[str, object], method_keys: tuple[str, ...]) -> None:
+    """One line per epoch: the common keys, then the method's own declared epoch columns."""
+    print("  " + " ".join(f"{k}={_fmt(m[k])}" for k in (*EPOCH_KEYS, *method_keys) if k in m), flush=True)
 
 
 def _fmt(v: object) -> str:
@@ -98,37 +100,27 @@ def list_command() -> int:
 
 
 def analyze_command(path: Path) -> int:
-    """Print the front (and redraw the plot) of one sweep folder or of every sweep in a results folder."""
+    """Print the front (and redraw the plots) of one sweep folder or of every sweep in a results folder,
+    plus what each method present registers in analysis/methods/."""
+    from analysis.methods import method_reports
     from analysis.report import format_front, plot_front, plot_training_cost
     from orchestrator.parquet_store import ParquetResults
 
     path = path.resolve()
     if not path.is_dir():
         raise ConfigError(f"results folder not found: {str(path)!r}")
-    sweep_dirs = [path] if (path / "trials").is_dir() else sorted(p for p in path.iterdir() if (p / "trials").is_dir())
-    if not sweep_dirs:
+    sweeps = find_sweeps(path)
+    if not sweeps:
         raise ConfigError(f"no sweep results in {str(path)!r}; expected a folder with trials/*.parquet (e.g. results/demo)")
-    for sweep_dir in sweep_dirs:
-        trials = ParquetResults(sweep_dir).read_trials()
-        objectives = load_saved_sweep(sweep_dir).objective_pairs() if (sweep_dir / "sweep.yaml").exists() else SweepConfig().objective_pairs()
-        print(f"== {sweep_dir.name} ({len(trials)} trials) ==")
+    for layout in sweeps:
+        trials = ParquetResults(layout.root).read_trials()
+        saved = layout.config_file.exists()
+        objectives = load_sweep_file(layout.config_file)[1].objective_pairs() if saved else SweepConfig().objective_pairs()
+        print(f"== {layout.name} ({len(trials)} trials) ==")
         print(format_front(trials, objectives))
         if not trials.empty:
-            print(f"plots: {plot_front(trials, sweep_dir / 'pareto.png')}, "
-                  f"{plot_training_cost(trials, sweep_dir / 'training_cost.png')}")
-        if not trials.empty and (trials["method"] == "robust_ticket").any():  # robust tickets: transfer vs sparsity
-            from analysis.robust import format_robust, plot_robust
-
-            print(format_robust(trials))
-            print(f"plot: {plot_robust(trials, sweep_dir / 'robust_transfer.png')}")
+            print(f"plots: {plot_front(trials, layout.plot('pareto'))}, "
+                  f"{plot_training_cost(trials, layout.plot('training_cost'))}")
+            for line in method_reports(trials, layout.plot):
+                print(line)
     return 0
-
-
-def load_saved_sweep(sweep_dir: Path) -> SweepConfig:
-    raw = yaml.safe_load((sweep_dir / "sweep.yaml").read_text())
-    return build(SweepConfig, unflatten(raw["sweep"]), "sweep.")
-
-
-def load_saved_experiment(sweep_dir: Path):  # noqa: ANN201
-    raw = yaml.safe_load((sweep_dir / "sweep.yaml").read_text())
-    return experiment_from_flat(raw["experiment"])

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from lottery.codec import SECTIONS as EXPERIMENT_SECTIONS
-from lottery.codec import build, experiment_from_dict
+from lottery.codec import build, experiment_from_dict, experiment_from_flat, to_flat_dict, unflatten
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods import METHODS
@@ -163,7 +163,19 @@ def load_configs(path: str | Path, overrides: list[str] | None = None) -> tuple[
     return experiment_from_dict(raw), sweep_from_dict(raw)
 
 
+def save_sweep_file(path: Path, cfg: ExperimentConfig, sweep: SweepConfig) -> None:
+    """The launched configs, flat, beside the sweep's results (what `tickets resume` and `analyze` read)."""
+    path.write_text(yaml.safe_dump({"experiment": to_flat_dict(cfg), "sweep": to_flat_dict(sweep)}))
+
+
+def load_sweep_file(path: Path) -> tuple[ExperimentConfig, SweepConfig]:
+    """The (experiment, sweep) configs a sweep was launched with."""
+    raw = yaml.safe_load(Path(path).read_text())
+    return experiment_from_flat(raw["experiment"]), build(SweepConfig, unflatten(raw["sweep"]), "sweep.")
+
+
 __all__ = [
+    "save_sweep_file", "load_sweep_file",
     "ResourcesConfig", "SweepConfig", "load_configs", "load_yaml", "apply_overrides", "sweep_from_dict",
     "baseline_overrides",
 ]

@@ -15,13 +15,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from orchestrator.results_schema import conform, epochs_schema, trials_schema
+from orchestrator.layout import EPOCHS_TABLE, TRIALS_TABLE, SweepLayout
+from orchestrator.results_schema import conform, epochs_schema, table_schema, trials_schema
 
 
 def write_table_atomic(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) -> None:
     """Write rows with exactly `schema` to a temp file beside `path`, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist([conform(r, schema) for r in rows], schema=schema)
+    where = f" {path.parent.name}/{path.name}"
+    table = pa.Table.from_pylist([conform(r, schema, where) for r in rows], schema=schema)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -36,27 +38,37 @@ class ParquetResults:
     """Writer and reader of one sweep's two tables."""
 
     def __init__(self, sweep_dir: Path) -> None:
-        self.sweep_dir = Path(sweep_dir)
-        self.trials_dir = self.sweep_dir / "trials"
-        self.epochs_dir = self.sweep_dir / "epochs"
+        self.layout = SweepLayout.at(sweep_dir)
+        self.sweep_dir = self.layout.root
+        self.trials_dir = self.layout.trials
+        self.epochs_dir = self.layout.epochs
 
     def write_trial(self, row: dict[str, Any]) -> Path:
-        path = self.trials_dir / f"{row['trial_id']}.parquet"
+        path = self.layout.table_file(TRIALS_TABLE, row["trial_id"])
         write_table_atomic([row], trials_schema(), path)
         return path
 
     def write_epochs(self, trial_id: str, rows: list[dict[str, Any]]) -> Path:
-        path = self.epochs_dir / f"{trial_id}.parquet"
+        path = self.layout.table_file(EPOCHS_TABLE, trial_id)
         write_table_atomic(rows, epochs_schema(), path)
         return path
 
+    def write_table(self, table: str, trial_id: str, rows: list[dict[str, Any]]) -> Path:
+        """A method's long table (e.g. IMP's `rounds`): one file per trial, like the epochs."""
+        path = self.layout.table_file(table, trial_id)
+        write_table_atomic(rows, table_schema(table), path)
+        return path
+
+    def read_table(self, table: str) -> pd.DataFrame:
+        return _read(self.layout.table(table), table_schema(table))
+
     def read_trial(self, trial_id: str) -> dict[str, Any] | None:
         """The trial's row if one was written (by this driver or one before it), else None."""
-        path = self.trials_dir / f"{trial_id}.parquet"
+        path = self.layout.table_file(TRIALS_TABLE, trial_id)
         return pq.read_table(path).to_pylist()[0] if path.exists() else None
 
     def read_trial_epochs(self, trial_id: str) -> list[dict[str, Any]]:
-        path = self.epochs_dir / f"{trial_id}.parquet"
+        path = self.layout.table_file(EPOCHS_TABLE, trial_id)
         return pq.read_table(path).to_pylist() if path.exists() else []
 
     def has_results(self) -> bool:

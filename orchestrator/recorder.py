@@ -11,10 +11,11 @@ from typing import Any
 
 from lottery.codec import to_flat_dict
 from lottery.config import ExperimentConfig
+from lottery.methods import METHODS
 from orchestrator.parquet_store import ParquetResults
+from trainables.protocol import FINAL_PREFIX
 from orchestrator.tracking import TAG_HASH, TAG_METHOD, MlflowTracker
 
-FINAL_METRIC_PREFIX = "final_"
 
 
 @dataclass
@@ -29,6 +30,13 @@ class TrialRecord:
     completed_row: dict[str, Any] | None = None  # set once the trial's final result is recorded
     mlflow_steps: set[int] = field(default_factory=set)  # epochs already in MLflow
     final_logged: bool = False  # final metrics already in MLflow
+
+
+def split_tables(method: str, final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """(final metrics without the method's long tables, table name -> rows)."""
+    declared = METHODS.get(method).tables if method in METHODS else {}
+    tables = {name: list(final[name]) for name in declared if isinstance(final.get(name), list)}
+    return {k: v for k, v in final.items() if k not in tables}, tables
 
 
 class TrialRecorder:
@@ -52,7 +60,7 @@ class TrialRecorder:
             record.epochs[int(row["epoch"])] = row
         # MLflow is written before Parquet, so a driver killed in between left steps in MLflow only.
         record.mlflow_steps = self.tracker.logged_steps(run_id, "val_accuracy") | set(record.epochs)
-        record.final_logged = bool(self.tracker.logged_steps(run_id, FINAL_METRIC_PREFIX + "val_accuracy"))
+        record.final_logged = bool(self.tracker.logged_steps(run_id, FINAL_PREFIX + "val_accuracy"))
         earlier = self.store.read_trial(trial_id)
         if earlier is not None and earlier["status"] == "completed":
             record.completed_row = earlier
@@ -83,10 +91,16 @@ class TrialRecorder:
         record = self.trials[trial_id]
         if record.completed_row is not None:
             return record.completed_row
+        final, tables = split_tables(record.cfg.method.name, final)
         step = int(final.get("epochs_trained", 0))
         if not record.final_logged:
-            self.tracker.log_metrics(record.run_id, {FINAL_METRIC_PREFIX + k: v for k, v in final.items()}, step=step)
+            self.tracker.log_metrics(record.run_id, {FINAL_PREFIX + k: v for k, v in final.items()}, step=step)
+            for table, rows in tables.items():  # one metric per column, its step the row's index
+                for i, table_row in enumerate(rows):
+                    self.tracker.log_metrics(record.run_id, {f"{FINAL_PREFIX}{table}_{k}": v for k, v in table_row.items()}, step=i)
             record.final_logged = True
+        for table, rows in tables.items():
+            self.store.write_table(table, trial_id, [{**self._ids(record), **r} for r in rows])
         if ticket_dir is not None and ticket_dir.is_dir():
             self.tracker.log_artifacts(record.run_id, ticket_dir, "ticket")
         self.tracker.finish(record.run_id, ok=True)

@@ -23,8 +23,8 @@ from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
 from search_spaces.base import AnySpace, SearchSpace
+from trainables.protocol import FINAL_PREFIX
 
-FINAL_PREFIX = "final/"
 logger = logging.getLogger(__name__)
 
 

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 import ray
-import yaml
 from ray import tune
 
 from lottery.codec import to_flat_dict, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
-from lottery.methods.common import prepare_trial
-from orchestrator.config import SweepConfig, baseline_overrides
+from lottery.methods.base import check_data_available
+from orchestrator.config import SweepConfig, baseline_overrides, load_sweep_file, save_sweep_file
+from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
-from orchestrator.tracking import MlflowTracker, default_tracking_uri
+from orchestrator.tracking import MlflowTracker
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
 from search_spaces import SEARCH_SPACES
@@ -29,53 +29,13 @@ from trainables import ticket_trainable
 
 
 @dataclass(frozen=True)
-class SweepPaths:
-    """Where one sweep's files live (all absolute: Tune changes the trials' working directory)."""
-
-    results_dir: Path
-    name: str
-
-    @property
-    def root(self) -> Path:
-        return self.results_dir / self.name
-
-    @property
-    def tickets(self) -> Path:
-        return self.root / "tickets"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.results_dir / "mlartifacts"
-
-    @property
-    def journal(self) -> Path:
-        return self.root / "optuna.journal"
-
-    @property
-    def plot(self) -> Path:
-        return self.root / "pareto.png"
-
-    @property
-    def cost_plot(self) -> Path:
-        return self.root / "training_cost.png"
-
-    @property
-    def config_file(self) -> Path:
-        return self.root / "sweep.yaml"
-
-
-@dataclass(frozen=True)
 class SweepSummary:
-    paths: SweepPaths
+    paths: SweepLayout
     tracking_uri: str
     experiment_name: str
     parent_run_id: str
     trials: pd.DataFrame
     front_text: str
-
-
-def experiment_name(sweep: SweepConfig) -> str:
-    return f"tickets/{sweep.name}"
 
 
 def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
@@ -93,13 +53,13 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
             raise ConfigError(f"sweep.num_trials={sweep.num_trials} exceeds the {points} points of the grid; set it <= {points}")
     for baseline in sweep.baselines:
         with_overrides(cfg, baseline_overrides(baseline))
-    prepare_trial(cfg)  # loads the data: raises DatasetNotFoundError with instructions
+    check_data_available(cfg.data)  # raises DatasetNotFoundError with instructions; loads nothing
 
 
 def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None) -> SweepSummary:
     """Run the whole sweep and return where everything landed, plus the Pareto front."""
     validate_sweep(cfg, sweep)
-    paths = SweepPaths(Path(sweep.results_dir).resolve(), sweep.name)
+    paths = SweepLayout.of(sweep.results_dir, sweep.name)
     store = ParquetResults(paths.root)
     if store.has_results():
         raise ConfigError(
@@ -107,12 +67,12 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             f"(or `tickets resume {sweep.name}` to finish it)"
         )
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.config_file.write_text(yaml.safe_dump({"experiment": to_flat_dict(cfg), "sweep": to_flat_dict(sweep)}))
+    save_sweep_file(paths.config_file, cfg, sweep)
 
-    tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
-    tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
+    tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
+    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
     parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
-    spec = RecorderSpec(sweep.name, str(paths.root), tracking_uri, experiment_name(sweep), str(paths.artifacts), parent)
+    spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
 
     _init_ray(address)
     try:
@@ -129,7 +89,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             ),
             run_config=tune.RunConfig(
                 name=sweep.name,
-                storage_path=sweep.storage_path or str(paths.root / "ray"),
+                storage_path=str(paths.ray_storage(sweep.storage_path)),
                 callbacks=[RecorderCallback(spec)],
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -143,19 +103,19 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
     return summarize(paths, sweep, tracker, parent, tracking_uri)
 
 
-def summarize(paths: SweepPaths, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str) -> SweepSummary:
+def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str) -> SweepSummary:
     """Front table, plot on disk and on the parent run; the parent run is closed."""
     trials = ParquetResults(paths.root).read_trials()
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives)
     if not trials.empty:
-        for plot in (plot_front(trials, paths.plot), plot_training_cost(trials, paths.cost_plot)):
+        for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
     tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False)
-    return SweepSummary(paths, uri, experiment_name(sweep), parent, trials, text)
+    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text)
 
 
-def _trial_name(trial: "tune.experiment.Trial") -> str:
+def _trial_name(trial: tune.experiment.Trial) -> str:
     """Short trial names: the method and Tune's trial id (the default embeds the whole config)."""
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
@@ -175,23 +135,20 @@ def _init_ray(address: str | None) -> None:
 
 def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> SweepSummary:
     """Restore an interrupted sweep's Tune experiment and finish it; runs and rows are re-attached."""
-    from orchestrator.commands import load_saved_experiment, load_saved_sweep
-
-    paths = SweepPaths(Path(results_dir).resolve(), name)
+    paths = SweepLayout.of(results_dir, name)
     if not paths.config_file.exists():
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
-    sweep = load_saved_sweep(paths.root)
-    load_saved_experiment(paths.root)
-    experiment_dir = Path(sweep.storage_path or paths.root / "ray") / name
-    if not tune.Tuner.can_restore(str(experiment_dir)):
+    _, sweep = load_sweep_file(paths.config_file)
+    experiment_dir = paths.ray_experiment(sweep.storage_path)
+    if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
-    tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
-    tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
+    tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
+    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
     parent = tracker.parent_run(sweep.name, {})
     _init_ray(address)
     try:
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
-        tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         tuner.fit()
     finally:
         if address is None:

@@ -11,7 +11,8 @@ import fcntl
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
@@ -23,10 +24,6 @@ TAG_HASH = "tickets.config_hash"
 TAG_METHOD = "tickets.method"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAMS_PER_BATCH = 100
-
-
-def default_tracking_uri(results_dir: Path) -> str:
-    return f"sqlite:///{(Path(results_dir).resolve() / 'mlflow.db')}"
 
 
 @contextlib.contextmanager

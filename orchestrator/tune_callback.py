@@ -10,27 +10,30 @@ from typing import Any
 from ray.tune import Callback
 
 from lottery.codec import experiment_from_flat
+from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import MlflowTracker
-from orchestrator.searcher import FINAL_PREFIX
-from trainables.ticket_trainable import FINAL_FILE, REPORT_KIND, TICKET_SUBDIR
+from trainables.protocol import EPOCH, FINAL, FINAL_FILE, REPORT_KIND, TICKET_SUBDIR, final_metrics
 
 
 @dataclass(frozen=True)
 class RecorderSpec:
     """Plain values from which the driver rebuilds its recorder (Tune pickles callbacks for resume)."""
 
+    results_dir: str
     sweep: str
-    sweep_dir: str
     tracking_uri: str
-    experiment_name: str
-    artifact_root: str
     parent_run_id: str
 
+    @property
+    def layout(self) -> SweepLayout:
+        return SweepLayout.of(self.results_dir, self.sweep)
+
     def build(self) -> TrialRecorder:
-        tracker = MlflowTracker(self.tracking_uri, self.experiment_name, Path(self.artifact_root))
-        return TrialRecorder(self.sweep, ParquetResults(Path(self.sweep_dir)), tracker, self.parent_run_id)
+        layout = self.layout
+        tracker = MlflowTracker(self.tracking_uri, layout.experiment_name, layout.artifacts)
+        return TrialRecorder(self.sweep, ParquetResults(layout.root), tracker, self.parent_run_id)
 
 
 class RecorderCallback(Callback):
@@ -42,12 +45,12 @@ class RecorderCallback(Callback):
 
     def __init__(self, spec: RecorderSpec) -> None:
         self.spec = spec
-        self.tickets_dir = Path(spec.sweep_dir) / "tickets"
+        self.layout = spec.layout
         self.finals: dict[str, dict[str, Any]] = {}
         self._recorder: TrialRecorder | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "tickets_dir": self.tickets_dir, "finals": self.finals, "_recorder": None}
+        return {"spec": self.spec, "layout": self.layout, "finals": self.finals, "_recorder": None}
 
     @property
     def recorder(self) -> TrialRecorder:
@@ -71,11 +74,11 @@ class RecorderCallback(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._ensure_started(trial)
         kind = result.get(REPORT_KIND)
-        if kind == "epoch":
+        if kind == EPOCH:
             metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k != REPORT_KIND}
             self.recorder.epoch(trial.trial_id, metrics)
-        elif kind == "final":
-            self.finals[trial.trial_id] = {k[len(FINAL_PREFIX):]: v for k, v in result.items() if k.startswith(FINAL_PREFIX)}
+        elif kind == FINAL:
+            self.finals[trial.trial_id] = final_metrics(result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ensure_started(trial)
@@ -96,7 +99,7 @@ class RecorderCallback(Callback):
         checkpoint = trial.checkpoint
         if checkpoint is None:
             return None
-        target = self.tickets_dir / trial.trial_id
+        target = self.layout.ticket(trial.trial_id)
         with checkpoint.as_directory() as folder:
             source = Path(folder) / TICKET_SUBDIR
             if not source.is_dir():

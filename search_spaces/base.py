@@ -6,7 +6,8 @@ every bound against the config's validation before any trial runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Union
+from collections.abc import Callable
 
 import optuna
 

@@ -19,11 +19,7 @@ from ray import tune
 from lottery.methods import METHODS
 from lottery.session import CHECKPOINT_FILE
 from lottery.codec import experiment_from_flat
-from orchestrator.searcher import FINAL_PREFIX
-
-TICKET_SUBDIR = "ticket"
-FINAL_FILE = "final.json"
-REPORT_KIND = "report_kind"  # "epoch" or "final" in every result
+from trainables.protocol import FINAL_FILE, TICKET_SUBDIR, epoch_result, final_result
 # Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
 # reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
 CRASH_ONCE_ENV = "TICKETS_CRASH_ONCE"
@@ -47,7 +43,7 @@ class RayTuneSession:
         self._last_state = state
         with tempfile.TemporaryDirectory(prefix="tickets-ckpt-") as folder:
             torch.save(state, Path(folder) / CHECKPOINT_FILE)
-            tune.report({**metrics, REPORT_KIND: "epoch"}, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(epoch_result(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
         _maybe_crash(int(metrics["epoch"]))
 
     def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
@@ -56,8 +52,7 @@ class RayTuneSession:
             (Path(folder) / FINAL_FILE).write_text(json.dumps(metrics, default=str))
             if self._last_state is not None:
                 torch.save(self._last_state, Path(folder) / CHECKPOINT_FILE)
-            final = {FINAL_PREFIX + k: v for k, v in metrics.items()}
-            tune.report({**final, REPORT_KIND: "final"}, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(final_result(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def ticket_trainable(config: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Datasets as `DataBundle`s of re-iterable (x, y) batch streams: `load_dataset(name, ...)`."""
 from __future__ import annotations
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions, parse_dataset_spec
+from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, DataBundle, LoadOptions, parse_dataset_spec
 from lottery.data import digits as _digits  # noqa: F401  (registers "digits")
 from lottery.data import synthetic as _synthetic  # noqa: F401  (registers "synthetic")
 from lottery.data import torchvision_sets as _tv  # noqa: F401  (registers cifar10/cifar100/imagefolder)
@@ -35,4 +35,18 @@ def load_dataset(
     return loader(opts)
 
 
-__all__ = ["DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset", "parse_dataset_spec"]
+def check_available(name: str, *, data_root: str = "data", download: bool = False, path: str = "",
+                    batch_size: int = 64, val_fraction: float = 0.2, num_workers: int = 0) -> None:
+    """Raise what `load_dataset` would for a bad name, bad options or data not on disk, without
+    loading anything, seeding anything or touching torch's settings (the driver's pre-flight check)."""
+    name, classes = parse_dataset_spec(name)
+    DATASETS.get(name)
+    opts = LoadOptions(classes=classes, data_root=data_root, download=download, path=path, batch_size=batch_size,
+                       val_fraction=val_fraction, num_workers=num_workers)
+    opts.validate()
+    check = AVAILABILITY_CHECKS.get(name)
+    if check is not None:
+        check(opts)
+
+
+__all__ = ["check_available", "DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset", "parse_dataset_spec"]

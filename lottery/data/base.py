@@ -63,6 +63,21 @@ DatasetLoader = Callable[[LoadOptions], DataBundle]
 
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
+# Optional cheap checks that a dataset is on disk, by name (datasets bundled with a package need none):
+# the driver runs them before a sweep starts, without loading anything.
+AvailabilityCheck = Callable[[LoadOptions], None]
+AVAILABILITY_CHECKS: dict[str, AvailabilityCheck] = {}
+
+
+def availability_check(name: str) -> Callable[[AvailabilityCheck], AvailabilityCheck]:
+    """Register `check(opts)` that raises DatasetNotFoundError when dataset `name` is not on disk."""
+
+    def decorator(check: AvailabilityCheck) -> AvailabilityCheck:
+        AVAILABILITY_CHECKS[name] = check
+        return check
+
+    return decorator
+
 
 def stratified_split(labels: np.ndarray | list[int], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out) with `fraction` held out per class, fixed by `seed`; fraction 0 holds out nothing."""

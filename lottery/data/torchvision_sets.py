@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
+from lottery.data.base import DATASETS, availability_check, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
 from lottery.errors import DatasetNotFoundError
 
 CIFAR_STATS = {
@@ -163,3 +163,35 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
         input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),  # type: ignore[arg-type]
         mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0),
     )
+
+
+def _cifar_on_disk(name: str) -> Callable[[LoadOptions], None]:
+    def check(opts: LoadOptions) -> None:
+        """The extracted CIFAR folder exists under data_root (or data.download is set)."""
+        root = os.path.abspath(opts.data_root)
+        folder = os.path.join(root, CIFAR_FOLDERS[name])
+        if not opts.download and not os.path.isdir(folder):
+            raise DatasetNotFoundError(
+                f"{name} not found at {folder}; set data.download=true to download it into {root} "
+                f"(or put the extracted '{CIFAR_FOLDERS[name]}' folder there)"
+            )
+
+    return check
+
+
+availability_check("cifar10")(_cifar_on_disk("cifar10"))
+availability_check("cifar100")(_cifar_on_disk("cifar100"))
+
+
+@availability_check("imagefolder")
+def imagefolder_on_disk(opts: LoadOptions) -> None:
+    """data.path holds train/ and val/ or test/."""
+    root = os.path.abspath(opts.path) if opts.path else ""
+    train_dir = os.path.join(root, "train")
+    if not root or not os.path.isdir(train_dir):
+        raise DatasetNotFoundError(
+            f"imagefolder: no 'train' folder under data.path={opts.path!r} ({train_dir or 'path is empty'}); "
+            "set data.path to a folder holding train/ and val/ (or test/) class subfolders"
+        )
+    if not (os.path.isdir(os.path.join(root, "val")) or os.path.isdir(os.path.join(root, "test"))):
+        raise DatasetNotFoundError(f"imagefolder: neither {os.path.join(root, 'val')} nor {os.path.join(root, 'test')} exists")

@@ -1,54 +1,23 @@
-"""Set-up every method shares: seeding, threads, device, data and the model the config names."""
+"""Pieces most methods share: the configured model, the final report, the draw-then-retrain skeleton."""
 from __future__ import annotations
 
-import random
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
-import numpy as np
-import torch
 from torch import nn
 
-from lottery.config import DataConfig, ExperimentConfig
-from lottery.data import DataBundle, load_dataset
+from lottery.config import ExperimentConfig
+from lottery.data import DataBundle
 from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
-from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
-from lottery.methods.base import Session
+from lottery.methods.base import P, Trial
 from lottery.models import create_model
+from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
+from lottery.session import Session
 from lottery.ticket import model_from_arch, save_ticket
-from lottery.training.loop import resolve_device
-from lottery.training.phase import TrialProgress, run_phase
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def prepare_trial(cfg: ExperimentConfig) -> tuple[DataBundle, torch.device]:
-    """Seed, pin the thread count (trials share cores) and load the data split."""
-    seed_everything(cfg.seed)
-    torch.set_num_threads(cfg.train.threads)
-    return load_data(cfg.data, cfg.seed), resolve_device(cfg.train.device)
-
-
-def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None) -> DataBundle:
-    """The split `d` describes; `name` swaps in another dataset (spec) with the same options, e.g. a
-    transfer target 'digits[5-9]' loaded like the source."""
-    return load_dataset(
-        name if name is not None else d.name,
-        data_root=d.data_root,
-        download=d.download,
-        batch_size=d.batch_size,
-        val_fraction=d.val_fraction,
-        split_seed=d.split_seed,
-        augment=d.augment,
-        path=d.path,
-        num_workers=d.num_workers,
-        shuffle_seed=shuffle_seed,
-    )
+from lottery.training.checkpoint import TrialProgress
+from lottery.training.phase import EpochHook, run_phase
 
 
 def build_model(cfg: ExperimentConfig, data: DataBundle, channels: list[int] | None = None) -> nn.Module:
@@ -65,10 +34,6 @@ def build_model(cfg: ExperimentConfig, data: DataBundle, channels: list[int] | N
 
 def input_shape(data: DataBundle) -> tuple[int, int, int]:
     return (data.in_channels, data.input_size, data.input_size)
-
-
-def resume_progress(resume: dict[str, Any] | None) -> TrialProgress:
-    return TrialProgress.from_state(resume["progress"]) if resume else TrialProgress()
 
 
 def finish_trial(
@@ -118,16 +83,15 @@ def finish_trial(
     return final
 
 
-# draw(dense_model, data, device, progress, resume) -> the ticket; it trains and prunes, and records
-# what the final metrics need in progress.method_state.
-DrawTicket = Callable[[nn.Module, DataBundle, torch.device, TrialProgress, "dict[str, Any] | None"], nn.Module]
+# draw(trial, dense_model) -> the ticket; it trains and prunes, and records what the final metrics
+# need in trial.progress.method_state.
+DrawTicket = Callable[[Trial[P], nn.Module], nn.Module]
 
 
 def draw_then_retrain(
-    cfg: ExperimentConfig,
-    session: Session,
+    trial: Trial[P],
     *,
-    draw: DrawTicket,
+    draw: DrawTicket[P],
     retrain_epochs: int,
     final_keys: tuple[str, ...],
     retrain_metrics: dict[str, Any] | None = None,
@@ -135,23 +99,21 @@ def draw_then_retrain(
     """The skeleton of channel-ticket methods (Early-Bird, Network Slimming): a training phase that
     draws a physically pruned ticket, then a "retrain" phase of that ticket. A trial resumed in the
     retrain phase skips the draw and rebuilds the ticket from its checkpointed architecture."""
-    data, device = prepare_trial(cfg)
-    resume = session.resume_state()
-    progress = resume_progress(resume)
+    cfg, data, resume = trial.cfg, trial.data, trial.resume
     dense = build_model(cfg, data)
     dense_reference = build_model(cfg, data)  # unpruned architecture, for the FLOPs ratio
-    if resume is not None and resume["phase"] == "retrain":
-        ticket, retrain_resume = model_from_arch(resume["arch"]), resume
+    if resume is not None and resume.phase == "retrain":
+        ticket, retrain_resume = model_from_arch(resume.arch), resume
     else:
-        ticket, retrain_resume = draw(dense, data, device, progress, resume), None
+        ticket, retrain_resume = draw(trial, dense), None
     extra_metrics = dict(retrain_metrics or {})
+    on_epoch_end: EpochHook | None = (lambda m, e: (extra_metrics, {}, False)) if extra_metrics else None
     result = run_phase(
-        phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=device,
-        session=session, progress=progress, resume=retrain_resume,
-        on_epoch_end=(lambda m, e: (extra_metrics, {}, False)) if extra_metrics else None,
+        phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=trial.device,
+        session=trial.session, progress=trial.progress, resume=retrain_resume, on_epoch_end=on_epoch_end,
     )
-    state = progress.method_state
+    state = trial.progress.method_state
     return finish_trial(
-        model=result.model, data=data, dense_model=dense_reference, progress=progress,
-        last_metrics=result.last_metrics, session=session, extra={k: state[k] for k in final_keys},
+        model=result.model, data=data, dense_model=dense_reference, progress=trial.progress,
+        last_metrics=result.last_metrics, session=trial.session, extra={k: state[k] for k in final_keys},
     )

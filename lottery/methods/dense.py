@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lottery.config import ExperimentConfig, MethodParams
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, prepare_trial, resume_progress
+from lottery.config import MethodParams
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import build_model, finish_trial
 from lottery.training.phase import run_phase
 
 
@@ -16,21 +16,18 @@ class DenseParams(MethodParams):
 
 
 @METHODS.register("dense", help="dense baseline: train the unpruned model (no ticket)")
-class Dense:
+class Dense(TicketMethod[DenseParams]):
     """Train the unpruned network for train.epochs."""
 
     Params = DenseParams
+    reference = True
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
-        model = build_model(cfg, data)
+    def train(self, trial: Trial[DenseParams]) -> dict[str, Any]:
         result = run_phase(
-            phase="train", model=model, epochs=cfg.train.epochs, cfg=cfg, data=data, device=device,
-            session=session, progress=progress, resume=resume,
+            phase="train", model=build_model(trial.cfg, trial.data), epochs=trial.cfg.train.epochs, cfg=trial.cfg,
+            data=trial.data, device=trial.device, session=trial.session, progress=trial.progress, resume=trial.resume,
         )
         return finish_trial(
-            model=result.model, data=data, dense_model=result.model, progress=progress,
-            last_metrics=result.last_metrics, session=session, extra={},
+            model=result.model, data=trial.data, dense_model=result.model, progress=trial.progress,
+            last_metrics=result.last_metrics, session=trial.session, extra={},
         )

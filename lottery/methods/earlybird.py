@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, require
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import draw_then_retrain, input_shape, seed_everything
+from lottery.config import MethodParams, require
+from lottery.methods.base import METHODS, TicketMethod, Trial, seed_everything
+from lottery.methods.common import draw_then_retrain, input_shape
+from lottery.models.base import stored_arch
+from lottery.pruning.regularizers import bn_l1_hook
+from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, SEARCH_EPOCHS, Column
 from lottery.ticket import model_from_arch
-from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask, kept_fraction, prunable_bns
+from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask, kept_fraction
 from lottery.pruning.channel_surgery import prune_channels
 from lottery.pruning.earlybird_detector import EarlyBirdDetector
 from lottery.training.loop import evaluate
@@ -50,44 +52,35 @@ class EarlyBirdParams(MethodParams):
         require(self.retrain_init in RETRAIN_INITS, "method.retrain_init", self.retrain_init, ", ".join(RETRAIN_INITS))
 
 
-def bn_l1_hook(coefficient: float):
-    """After backward, add lambda * sign(gamma) to each prunable BN's gradient (Network Slimming)."""
-
-    def hook(model: nn.Module) -> None:
-        for bn in prunable_bns(model):
-            if bn.weight.grad is not None:
-                bn.weight.grad.add_(coefficient * torch.sign(bn.weight.detach()))
-
-    return hook
-
-
 @METHODS.register("earlybird", help="Early-Bird tickets: BN-gamma channel mask, mask-distance detector, retrain the ticket")
-class EarlyBird:
+class EarlyBird(TicketMethod[EarlyBirdParams]):
     """Search with BN L1 until the mask stabilises, prune channels physically, retrain the ticket."""
 
     Params = EarlyBirdParams
+    final_columns = (
+        Column("eb_epoch", int, "epoch at which the Early-Bird ticket was drawn (-1: never detected)"),
+        Column("eb_detected", bool, "whether the detector fired before max_search_epochs"),
+        SEARCH_EPOCHS, CHANNELS_KEPT, BEFORE_RETRAIN,
+    )
+    epoch_columns = (
+        Column("mask_distance", float, "max normalized Hamming distance of the newest mask to the queued ones"),
+        Column("eb_drawn", bool, "whether the ticket has been drawn"),
+    )
+    summary_columns = ("method.prune_ratio", "eb_epoch")
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: EarlyBirdParams = cfg.method  # type: ignore[assignment]
+    def train(self, trial: Trial[EarlyBirdParams]) -> dict[str, Any]:
         return draw_then_retrain(
-            cfg, session,
-            draw=lambda dense, data, device, progress, resume: self._search_and_draw(
-                cfg, p, dense, data, device, session, progress, resume
-            ),
-            retrain_epochs=p.retrain_epochs or cfg.train.epochs,
-            final_keys=("eb_epoch", "eb_detected", "search_epochs", "channels_kept", "ticket_val_accuracy_before_retrain"),
-            retrain_metrics={"eb_drawn": True},
+            trial, draw=self._search_and_draw, retrain_epochs=trial.params.retrain_epochs or trial.cfg.train.epochs,
+            final_keys=tuple(c.name for c in self.final_columns), retrain_metrics={"eb_drawn": True},
         )
 
-    def _search_and_draw(
-        self, cfg: ExperimentConfig, p: EarlyBirdParams, dense: nn.Module, data: Any, device: torch.device,
-        session: Session, progress: Any, resume: dict[str, Any] | None,
-    ) -> nn.Module:
+    def _search_and_draw(self, trial: Trial[EarlyBirdParams], dense: nn.Module) -> nn.Module:
+        p, cfg, data, device, resume = trial.params, trial.cfg, trial.data, trial.device, trial.resume
         detector = EarlyBirdDetector(p.eb_queue, p.eb_epsilon)
         if resume is None:
             detector.push(flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio)))  # the mask at init
         else:
-            detector.load_state_dict(resume["extra"]["detector"])
+            detector.load_state_dict(resume.extra["detector"])
 
         def on_epoch_end(model: nn.Module, epoch: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
             fired = detector.push(flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio)))
@@ -95,7 +88,7 @@ class EarlyBird:
 
         search = run_phase(
             phase="search", model=dense, epochs=p.max_search_epochs or cfg.train.epochs, cfg=cfg, data=data,
-            device=device, session=session, progress=progress, resume=resume,
+            device=device, session=trial.session, progress=trial.progress, resume=resume,
             after_backward=bn_l1_hook(p.bn_l1), on_epoch_end=on_epoch_end,
         )
         masks = global_channel_mask(bn_scores(search.model), p.prune_ratio)
@@ -103,8 +96,8 @@ class EarlyBird:
         accuracy_before_retrain = evaluate(ticket, data.val, device)
         if p.retrain_init == "reinit":
             seed_everything(cfg.seed + 1)
-            ticket = model_from_arch(ticket.arch)  # type: ignore[arg-type]
-        progress.method_state.update(
+            ticket = model_from_arch(stored_arch(ticket))
+        trial.progress.method_state.update(
             eb_epoch=search.epochs_run if search.stopped_early else -1,
             eb_detected=search.stopped_early,
             search_epochs=search.epochs_run,

@@ -17,16 +17,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, require
+from lottery.config import MethodParams, require
 from lottery.errors import ConfigError
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, prepare_trial, resume_progress
-from lottery.methods.magnitude import clone_state
-from lottery.methods.random_pruning import resumed_masks
-from lottery.pruning.weight_mask import WeightMasks, global_topk_masks, magnitude_scores, mask_sparsity, prunable_weights
-from lottery.training.phase import TrialProgress, run_phase
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import build_model, finish_trial
+from lottery.pruning.weight_mask import WeightMasks, imp_masks, mask_sparsity
+from lottery.results import TARGET_SPARSITY, Column, columns
+from lottery.training.checkpoint import TrialProgress, clone_state
+from lottery.training.phase import run_phase
 
 REWIND_KEY = "rewind_state"
+ROUNDS_TABLE = "rounds"  # one row per round: each round's ticket (Parquet table `rounds`)
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,6 @@ class ImpParams(MethodParams):
     def target_sparsity(self, round_: int) -> float:
         """Cumulative sparsity after `round_` pruning rounds."""
         return 1.0 - (1.0 - self.rate) ** round_
-
-
-def imp_masks(model: nn.Module, previous: WeightMasks | None, sparsity: float,
-              skip_first_conv: bool = False, skip_classifier: bool = True) -> WeightMasks:
-    """Global magnitude masks at cumulative `sparsity`; weights `previous` pruned are never revived."""
-    weights = prunable_weights(model, skip_first_conv, skip_classifier)
-    return global_topk_masks(magnitude_scores(weights, previous), sparsity)
 
 
 @torch.no_grad()
@@ -111,39 +105,50 @@ class RewindRecorder:
 
 
 @METHODS.register("imp", help="iterative magnitude pruning with weight rewinding (lottery tickets)")
-class IterativeMagnitudePruning:
+class IterativeMagnitudePruning(TicketMethod[ImpParams]):
     """Dense round 0, then `rounds` rounds of prune-rewind-retrain at a growing global sparsity."""
 
     Params = ImpParams
+    final_columns = (
+        Column("rounds_done", int, "IMP rounds completed (the final ticket is the last round's)"),
+        TARGET_SPARSITY,
+        Column("rewind_point_iteration", int, "optimizer steps of round 0 at the rewind point"),
+    )
+    epoch_columns = (Column("round", int, "IMP round of this epoch (0 = dense)"),)
+    tables = {ROUNDS_TABLE: columns(
+        ("round", int, "the round (0 = dense)"),
+        ("val_accuracy", float, "val accuracy at the end of the round"),
+        ("test_accuracy", float, "test accuracy at the end of the round"),
+        ("weight_sparsity", float, "weight sparsity of the round's ticket"),
+        ("epoch", int, "global epoch at the end of the round"),
+    )}
+    summary_columns = ("target_sparsity", "rounds_done")
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: ImpParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
+    def train(self, trial: Trial[ImpParams]) -> dict[str, Any]:
+        p, cfg, data, device, resume, progress = trial.params, trial.cfg, trial.data, trial.device, trial.resume, trial.progress
         epochs = cfg.train.epochs
-        total_steps = epochs * len(data.train)  # type: ignore[arg-type]
+        total_steps = epochs * len(data.train)  # type: ignore[arg-type]  # every train stream here has a length
         if p.rewind_iteration >= 0:
             require(p.rewind_iteration <= total_steps, "method.rewind_iteration", p.rewind_iteration,
-                     f"an integer in [0, {total_steps}] (the optimizer steps of round 0)")
+                    f"an integer in [0, {total_steps}] (the optimizer steps of round 0)")
         else:
             require(p.rewind_epoch <= epochs, "method.rewind_epoch", p.rewind_epoch, f"an integer in [0, {epochs}] (train.epochs)")
-        resume = session.resume_state()
-        progress = resume_progress(resume)
         model = build_model(cfg, data)
         ms = progress.method_state
         ms.setdefault("rounds", [])
 
-        start_round = int(resume["phase"].removeprefix("round")) if resume is not None else 0
-        masks: WeightMasks | None = resumed_masks(resume)
+        start_round = int(resume.phase.removeprefix("round")) if resume is not None else 0
+        masks: WeightMasks | None = resume.masks if resume is not None else None
         result = None
         for r in range(start_round, p.rounds + 1):
             phase_resume = resume if r == start_round else None
             if r == 0:
-                steps_done = int(resume["extra"].get("iterations", 0)) if resume is not None else 0
+                steps_done = int(resume.extra.get("iterations", 0)) if resume is not None else 0
                 recorder = RewindRecorder(p, progress, steps_done)
                 if resume is None and rewinds_to_init(p):
                     recorder.capture(model)
                 result = run_phase(
-                    phase="round0", model=model, epochs=epochs, cfg=cfg, data=data, device=device, session=session,
+                    phase="round0", model=model, epochs=epochs, cfg=cfg, data=data, device=device, session=trial.session,
                     progress=progress, resume=phase_resume, after_backward=recorder.after_backward,
                     on_epoch_end=recorder.on_epoch_end,
                 )
@@ -154,7 +159,7 @@ class IterativeMagnitudePruning:
                     masks = imp_masks(model, masks, p.target_sparsity(r), p.skip_first_conv, p.skip_classifier)
                     rewind_(model, ms[REWIND_KEY])
                 result = run_phase(
-                    phase=f"round{r}", model=model, epochs=epochs, cfg=cfg, data=data, device=device, session=session,
+                    phase=f"round{r}", model=model, epochs=epochs, cfg=cfg, data=data, device=device, session=trial.session,
                     progress=progress, resume=phase_resume, masks=masks,
                     on_epoch_end=lambda m, e, r=r: ({"round": r}, {}, False),
                 )
@@ -166,16 +171,15 @@ class IterativeMagnitudePruning:
                 "epoch": progress.global_epoch,
             }]
 
-        assert result is not None
+        if result is None:
+            raise ValueError("IMP ran no round")
         extra: dict[str, Any] = {
             "rounds_done": len(ms["rounds"]) - 1,
             "target_sparsity": p.target_sparsity(p.rounds),
             "rewind_point_iteration": int(ms["rewind_point_iteration"]),
+            ROUNDS_TABLE: [dict(t) for t in ms["rounds"]],
         }
-        for ticket in ms["rounds"]:
-            for key in ("val_accuracy", "test_accuracy", "weight_sparsity"):
-                extra[f"round{ticket['round']}_{key}"] = ticket[key]
         return finish_trial(
             model=result.model, data=data, dense_model=build_model(cfg, data), progress=progress,
-            last_metrics=result.last_metrics, session=session, extra=extra, masks=masks,
+            last_metrics=result.last_metrics, session=trial.session, extra=extra, masks=masks,
         )

@@ -16,9 +16,12 @@ import torch
 from torch import nn
 
 from lottery.config import ExperimentConfig, MethodParams, require
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
-from lottery.methods.random_pruning import channel_ticket, check_pruning_params, resumed_masks
+from lottery.data import DataBundle
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import build_model, finish_trial, input_shape
+from lottery.pruning.one_shot import channel_ticket, check_pruning_params
+from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, TARGET_SPARSITY
+from lottery.training.checkpoint import TrialProgress, clone_state
 from lottery.pruning.channel_mask import kept_fraction
 from lottery.pruning.channel_scores import filter_norm_scores
 from lottery.pruning.channel_surgery import prune_channels
@@ -28,11 +31,6 @@ from lottery.training.loop import evaluate
 from lottery.training.phase import run_phase
 
 REWINDS = ("none", "init")
-
-
-def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of the full state dict (weights, biases, BN statistics)."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 @dataclass(frozen=True)
@@ -56,34 +54,33 @@ class MagnitudeParams(MethodParams):
 
 
 @METHODS.register("magnitude", help="one-shot magnitude pruning (global weights or per-layer filter norms), optional rewind to init")
-class MagnitudePruning:
+class MagnitudePruning(TicketMethod[MagnitudeParams]):
     """Train dense, prune once by magnitude, retrain (fine-tune or from the rewound initial weights)."""
 
     Params = MagnitudeParams
+    final_columns = (TARGET_SPARSITY, BEFORE_RETRAIN, CHANNELS_KEPT)
+    summary_columns = ("method.sparsity", "method.pattern")
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: MagnitudeParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
+    def train(self, trial: Trial[MagnitudeParams]) -> dict[str, Any]:
+        p, cfg, data, device, resume, progress = trial.params, trial.cfg, trial.data, trial.device, trial.resume, trial.progress
         dense = build_model(cfg, data)
         init_state = clone_state(dense)  # the seeded initialisation (identical on every resume)
 
-        if resume is None or resume["phase"] == "train":
+        if resume is None or resume.phase == "train":
             trained = run_phase(
                 phase="train", model=dense, epochs=cfg.train.epochs, cfg=cfg, data=data, device=device,
-                session=session, progress=progress, resume=resume,
+                session=trial.session, progress=progress, resume=resume,
             )
             ticket, masks = self._prune(cfg, p, trained.model, init_state, data, device, progress)
             retrain_resume = None
         else:
-            ticket = model_from_arch(resume["arch"]) if p.pattern == "channel" else dense
-            masks = resumed_masks(resume)
+            ticket = model_from_arch(resume.arch) if p.pattern == "channel" else dense
+            masks = resume.masks
             retrain_resume = resume
 
         result = run_phase(
             phase="retrain", model=ticket, epochs=p.retrain_epochs or cfg.train.epochs, cfg=cfg, data=data,
-            device=device, session=session, progress=progress, resume=retrain_resume, masks=masks,
+            device=device, session=trial.session, progress=progress, resume=retrain_resume, masks=masks,
         )
         ms = progress.method_state
         extra: dict[str, Any] = {
@@ -94,12 +91,12 @@ class MagnitudePruning:
             extra["channels_kept"] = ms["channels_kept"]
         return finish_trial(
             model=result.model, data=data, dense_model=build_model(cfg, data), progress=progress,
-            last_metrics=result.last_metrics, session=session, extra=extra, masks=masks,
+            last_metrics=result.last_metrics, session=trial.session, extra=extra, masks=masks,
         )
 
     def _prune(
         self, cfg: ExperimentConfig, p: MagnitudeParams, model: nn.Module, init_state: dict[str, torch.Tensor],
-        data: Any, device: torch.device, progress: Any,
+        data: DataBundle, device: torch.device, progress: TrialProgress,
     ) -> tuple[nn.Module, WeightMasks | None]:
         """Draw the mask from the trained weights; the accuracy before retraining is the pruned trained net's."""
         shape = input_shape(data)

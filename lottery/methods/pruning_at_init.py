@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, require
+from lottery.config import MethodParams, require
 from lottery.data import DataBundle
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, input_shape, prepare_trial, resume_progress
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import build_model, finish_trial, input_shape
 from lottery.pruning.init_scores import grasp_masks, grasp_scores, snip_scores, synflow_masks
 from lottery.pruning.weight_mask import WeightMasks, global_topk_masks
 from lottery.training.phase import run_phase
@@ -80,36 +80,38 @@ def score_batches(data: DataBundle, n: int) -> list[tuple[torch.Tensor, torch.Te
     return list(itertools.islice(iter(data.train), n))
 
 
-class PruneAtInit:
+IP = TypeVar("IP", bound=InitPruningParams)
+
+
+class PruneAtInit(TicketMethod[IP]):
     """Shared run: build, draw the mask at init (fresh start only), train the masked net, finish."""
 
-    Params: ClassVar[type[InitPruningParams]]
+    summary_columns = ("method.sparsity",)
 
-    def draw_masks(self, p: Any, model: nn.Module, data: DataBundle) -> WeightMasks:
+    def draw_masks(self, p: IP, model: nn.Module, data: DataBundle) -> WeightMasks:
         raise NotImplementedError
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p = cfg.method
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
+    def train(self, trial: Trial[IP]) -> dict[str, Any]:
+        cfg, data, device, resume = trial.cfg, trial.data, trial.device, trial.resume
         model = build_model(cfg, data)
         if resume is None:
-            masks = self.draw_masks(p, model.to(device), data)
+            masks = self.draw_masks(trial.params, model.to(device), data)
         else:  # the mask drawn at init travels in every checkpoint
-            masks = {k: v.bool() for k, v in resume["masks"].items()}
+            if resume.masks is None:
+                raise ValueError("a pruning-at-init checkpoint without its mask")
+            masks = resume.masks
         result = run_phase(
             phase="train", model=model, epochs=cfg.train.epochs, cfg=cfg, data=data, device=device,
-            session=session, progress=progress, resume=resume, masks=masks,
+            session=trial.session, progress=trial.progress, resume=resume, masks=masks,
         )
         return finish_trial(
-            model=result.model, data=data, dense_model=build_model(cfg, data), progress=progress,
-            last_metrics=result.last_metrics, session=session, extra={}, masks=masks,
+            model=result.model, data=data, dense_model=build_model(cfg, data), progress=trial.progress,
+            last_metrics=result.last_metrics, session=trial.session, extra={}, masks=masks,
         )
 
 
 @METHODS.register("snip", help="SNIP: prune at init by |grad * w|, train the sparse net")
-class Snip(PruneAtInit):
+class Snip(PruneAtInit[SnipParams]):
     Params = SnipParams
 
     def draw_masks(self, p: SnipParams, model: nn.Module, data: DataBundle) -> WeightMasks:
@@ -121,7 +123,7 @@ class Snip(PruneAtInit):
 
 
 @METHODS.register("grasp", help="GraSP: prune at init to preserve gradient flow (-w * Hg), train the sparse net")
-class Grasp(PruneAtInit):
+class Grasp(PruneAtInit[GraspParams]):
     Params = GraspParams
 
     def draw_masks(self, p: GraspParams, model: nn.Module, data: DataBundle) -> WeightMasks:
@@ -133,7 +135,7 @@ class Grasp(PruneAtInit):
 
 
 @METHODS.register("synflow", help="SynFlow: data-free iterative pruning at init by synaptic flow, train the sparse net")
-class Synflow(PruneAtInit):
+class Synflow(PruneAtInit[SynflowParams]):
     Params = SynflowParams
 
     def draw_masks(self, p: SynflowParams, model: nn.Module, data: DataBundle) -> WeightMasks:

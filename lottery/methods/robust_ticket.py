@@ -32,21 +32,22 @@ import torch
 from torch import nn
 
 from lottery.adversarial import ATTACKS, InputSpace, robust_accuracy, train_attack
-from lottery.config import ExperimentConfig, MethodParams, require
+from lottery.config import MethodParams, require
 from lottery.data import DATASETS, DataBundle, parse_dataset_spec
 from lottery.errors import ConfigError
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, finish_trial, input_shape, load_data, prepare_trial, resume_progress
-from lottery.methods.imp import imp_masks
-from lottery.methods.magnitude import clone_state
-from lottery.methods.random_pruning import PATTERNS, channel_ticket, check_pruning_params, resumed_masks
+from lottery.methods.base import METHODS, TicketMethod, Trial, load_data
+from lottery.methods.common import build_model, finish_trial, input_shape
 from lottery.pruning.channel_mask import kept_fraction
 from lottery.pruning.channel_scores import filter_norm_scores
-from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_
+from lottery.pruning.one_shot import channel_ticket, check_pruning_params
+from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, imp_masks
+from lottery.results import CHANNELS_KEPT, TARGET_SPARSITY, TRANSFER_ACCURACY, TRANSFER_VAL_ACCURACY, Column, columns
+from lottery.training.checkpoint import PhaseCheckpoint, clone_state
 from lottery.ticket import ARCH_FILE, WEIGHTS_FILE, load_ticket, model_from_arch
 from lottery.training.loop import evaluate
-from lottery.training.phase import TrialProgress, run_phase
-from lottery.transfer import check_compatible, finetune_transfer, live_arch
+from lottery.training.phase import run_phase
+from lottery.models.base import live_arch
+from lottery.transfer import check_compatible, finetune_transfer
 
 DRAWS = ("magnitude", "imp")
 VANILLA = "vanilla_"
@@ -136,18 +137,16 @@ def restart_rng(data: DataBundle, seed: int) -> None:
 class Pipeline:
     """The three stages for one robustness strength; `prefix` names its phases and state keys."""
 
-    def __init__(self, cfg: ExperimentConfig, session: Session, progress: TrialProgress, resume: dict[str, Any] | None,
-                 data: DataBundle, device: torch.device, prefix: str, epsilon: float) -> None:
-        self.cfg = cfg
-        self.p: RobustTicketParams = cfg.method  # type: ignore[assignment]
-        self.session, self.progress, self.resume = session, progress, resume
-        self.data, self.device, self.prefix = data, device, prefix
-        self.space = InputSpace.of(data)
+    def __init__(self, trial: Trial[RobustTicketParams], prefix: str, epsilon: float) -> None:
+        self.cfg, self.p = trial.cfg, trial.params
+        self.session, self.progress, self.resume = trial.session, trial.progress, trial.resume
+        self.data, self.device, self.prefix = trial.data, trial.device, prefix
+        self.space = InputSpace.of(trial.data)
         self.attack = train_attack(self.space, self.p.attack, epsilon, self.p.attack_steps, self.p.attack_step_size)
-        self.ms = progress.method_state
+        self.ms = trial.progress.method_state
 
-    def _resume_for(self, phase: str) -> dict[str, Any] | None:
-        return self.resume if self.resume is not None and self.resume["phase"] == phase else None
+    def _resume_for(self, phase: str) -> PhaseCheckpoint | None:
+        return self.resume if self.resume is not None and self.resume.phase == phase else None
 
     def _accuracies(self, model: nn.Module) -> dict[str, float]:
         """Clean and PGD robust test accuracy on the source data."""
@@ -203,9 +202,9 @@ class Pipeline:
         adversarially with the mask fixed; after imp_rounds prunings the mask is the ticket's."""
         p = self.p
         prefix = self.prefix + "draw_round"
-        resuming = self.resume is not None and str(self.resume["phase"]).startswith(prefix)
-        start = int(str(self.resume["phase"]).removeprefix(prefix)) if resuming else 1  # type: ignore[index]
-        masks = resumed_masks(self.resume) if resuming else None
+        resuming = self.resume is not None and self.resume.phase.startswith(prefix)
+        start = int(self.resume.phase.removeprefix(prefix)) if self.resume is not None and resuming else 1
+        masks = self.resume.masks if self.resume is not None and resuming else None
         for r in range(start, p.imp_rounds):
             phase_resume = self._resume_for(f"{prefix}{r}")
             if phase_resume is None:
@@ -262,24 +261,40 @@ class Pipeline:
         }
 
 
+def _pipeline_columns(prefix: str) -> tuple[Column, ...]:
+    """The columns `Pipeline.summary(prefix)` reports."""
+    return (
+        Column(f"{prefix}source_clean_accuracy", float, "clean test accuracy of the source model (source task)"),
+        Column(f"{prefix}source_robust_accuracy", float, "PGD robust test accuracy of the source model at eval_epsilon"),
+        Column(f"{prefix}ticket_clean_accuracy", float, "clean test accuracy of the drawn ticket before fine-tuning"),
+        Column(f"{prefix}ticket_robust_accuracy", float, "PGD robust test accuracy of the drawn ticket"),
+        TRANSFER_ACCURACY if not prefix else Column(f"{prefix}transfer_accuracy", float, "vanilla ticket's mean downstream test accuracy"),
+        TRANSFER_VAL_ACCURACY if not prefix else Column(f"{prefix}transfer_val_accuracy", float, "vanilla ticket's mean downstream val accuracy"),
+        Column(f"{prefix}transfer_accuracies", str, "per-downstream test accuracies as JSON text {spec: accuracy}"),
+    )
+
+
 @METHODS.register("robust_ticket", help="adversarially trained source -> ticket (magnitude / IMP) -> fine-tuned downstream, vs vanilla")
-class RobustTicket:
+class RobustTicket(TicketMethod[RobustTicketParams]):
     """Source training at robustness `epsilon`, a drawn ticket, downstream fine-tuning; plus the
     epsilon = 0 reference at the same sparsity."""
 
     Params = RobustTicketParams
+    final_columns = (
+        TARGET_SPARSITY, CHANNELS_KEPT, *_pipeline_columns(""), *_pipeline_columns(VANILLA),
+        Column("transfer_gap", float, "transfer_accuracy - vanilla_transfer_accuracy"),
+    )
+    epoch_columns = columns(("round", int, "IMP draw round (draw=imp)"))
+    summary_columns = ("method.pattern", "method.sparsity", "method.epsilon", "transfer_accuracy", "transfer_gap")
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: RobustTicketParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
+    def train(self, trial: Trial[RobustTicketParams]) -> dict[str, Any]:
+        p, cfg, data, progress = trial.params, trial.cfg, trial.data, trial.progress
         for spec in p.downstream:  # a missing or incompatible target fails now, not after source training
             check_compatible(data, load_data(cfg.data, cfg.seed, name=spec), spec)
-        robust = Pipeline(cfg, session, progress, resume, data, device, "", p.epsilon)
+        robust = Pipeline(trial, "", p.epsilon)
         vanilla = None
         if p.vanilla_reference and p.epsilon > 0:  # at epsilon 0 the run itself is the vanilla ticket
-            vanilla = Pipeline(cfg, session, progress, resume, data, device, VANILLA, 0.0)
+            vanilla = Pipeline(trial, VANILLA, 0.0)
             vanilla.source(checkpoint="")
             vanilla.draw()
             vanilla.transfer()
@@ -298,5 +313,5 @@ class RobustTicket:
             extra["transfer_gap"] = extra["transfer_accuracy"] - extra["vanilla_transfer_accuracy"]
         return finish_trial(
             model=result.model, data=target, dense_model=build_model(cfg, target), progress=progress,
-            last_metrics=result.last_metrics, session=session, extra=extra, masks=masks,
+            last_metrics=result.last_metrics, session=trial.session, extra=extra, masks=masks,
         )

@@ -12,17 +12,18 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, require
+from lottery.config import require
 from lottery.data import DataBundle
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import build_model, input_shape, prepare_trial, resume_progress
-from lottery.methods.supernet_search import SearchSettings, run_search
-from lottery.methods.supertickets import (
-    SupernetSearchParams, check_supernet, retrain_and_finish, search_epochs, source_ticket,
+from lottery.errors import ConfigError
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import build_model, input_shape
+from lottery.methods.supernet_search import (
+    FAMILY_EPOCH_COLUMNS, FAMILY_FINAL_COLUMNS, SearchSettings, SupernetSearchParams, check_supernet,
+    retrain_and_finish, run_search, search_epochs, source_ticket,
 )
+from lottery.models.supernet import SuperNet
 from lottery.pruning.init_scores import grasp_masks, grasp_scores, snip_scores, synflow_masks
 from lottery.pruning.prune_regrow import conv_weights
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, global_topk_masks, magnitude_scores, random_scores
@@ -59,30 +60,33 @@ def one_shot_masks(criterion: str, model: nn.Module, sparsity: float, data: Data
     return synflow_masks(model, input_shape(data), sparsity, SYNFLOW_ITERATIONS)
 
 
-@METHODS.register("search_then_prune", help="baseline: supernet search (no weight pruning), then one-shot magnitude/random/SNIP/GraSP/SynFlow pruning")
-class SearchThenPrune:
+@METHODS.register("search_then_prune",
+                  help="baseline: supernet search (no weight pruning), then one-shot magnitude/random/SNIP/GraSP/SynFlow pruning")
+class SearchThenPrune(TicketMethod[SearchThenPruneParams]):
     """Search the architecture, prune it once at the target, report before and after retraining."""
 
     Params = SearchThenPruneParams
+    final_columns = FAMILY_FINAL_COLUMNS
+    epoch_columns = FAMILY_EPOCH_COLUMNS
+    summary_columns = ("method.target_sparsity", "method.criterion", "noretrain_val_accuracy", "transfer_val_accuracy")
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
+    def train(self, trial: Trial[SearchThenPruneParams]) -> dict[str, Any]:
+        p, cfg, data, device, resume = trial.params, trial.cfg, trial.data, trial.device, trial.resume
         check_supernet(cfg)
-        p: SearchThenPruneParams = cfg.method  # type: ignore[assignment]
-        data, device = prepare_trial(cfg)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
         ticket, masks, later = None, None, resume
-        if resume is None or resume["phase"] == "search":
-            settings = SearchSettings(search_epochs(cfg), p.rho, p.rho_warmup_epochs, p.shrink_threshold)
-            search = run_search(model=build_model(cfg, data), s=settings, cfg=cfg, data=data,  # type: ignore[arg-type]
-                                device=device, session=session, progress=progress, resume=resume)
+        if resume is None or resume.phase == "search":
+            model = build_model(cfg, data)
+            if not isinstance(model, SuperNet):
+                raise ConfigError(f"model {cfg.model.name!r} is not a supernet")
+            settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold)
+            search = run_search(model=model, s=settings, cfg=cfg, data=data, device=device, session=trial.session,
+                                progress=trial.progress, resume=resume)
             ticket = search.model
             masks = one_shot_masks(p.criterion, ticket, p.target_sparsity, data, cfg.seed)
             apply_weight_masks_(ticket, masks)
-            progress.method_state["noretrain"] = {
+            trial.progress.method_state["noretrain"] = {
                 "val_accuracy": evaluate(ticket, data.val, device), "test_accuracy": evaluate(ticket, data.test, device),
                 "ticket": source_ticket(ticket, masks),
             }
             later = None
-        extra = {"search_epochs": search_epochs(cfg)}
-        return retrain_and_finish(cfg, session, data, device, progress, later, ticket, masks, extra)
+        return retrain_and_finish(trial, later, ticket, masks, {"search_epochs": search_epochs(cfg, p)})

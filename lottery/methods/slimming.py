@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
-from lottery.config import ExperimentConfig, MethodParams, require
-from lottery.methods.base import METHODS, Session
+from lottery.config import MethodParams, require
+from lottery.methods.base import METHODS, TicketMethod, Trial
 from lottery.methods.common import draw_then_retrain, input_shape
-from lottery.methods.earlybird import bn_l1_hook
 from lottery.pruning.channel_mask import bn_scores, global_channel_mask, kept_fraction
 from lottery.pruning.channel_surgery import prune_channels
+from lottery.pruning.regularizers import bn_l1_hook
+from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, SEARCH_EPOCHS
 from lottery.training.loop import evaluate
-from lottery.training.phase import TrialProgress, run_phase
+from lottery.training.phase import run_phase
 
 
 @dataclass(frozen=True)
@@ -40,35 +40,30 @@ class SlimmingParams(MethodParams):
 
 
 @METHODS.register("slimming", help="Network Slimming: BN-L1 training, prune channels at the end, fine-tune")
-class Slimming:
+class Slimming(TicketMethod[SlimmingParams]):
     """Train densely with BN L1 for train.epochs, prune channels by |gamma| globally, fine-tune."""
 
     Params = SlimmingParams
+    final_columns = (SEARCH_EPOCHS, CHANNELS_KEPT, BEFORE_RETRAIN)
+    summary_columns = ("method.prune_ratio",)
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: SlimmingParams = cfg.method  # type: ignore[assignment]
+    def train(self, trial: Trial[SlimmingParams]) -> dict[str, Any]:
         return draw_then_retrain(
-            cfg, session,
-            draw=lambda dense, data, device, progress, resume: self._train_and_prune(
-                cfg, p, dense, data, device, session, progress, resume
-            ),
-            retrain_epochs=p.retrain_epochs or cfg.train.epochs,
-            final_keys=("search_epochs", "channels_kept", "ticket_val_accuracy_before_retrain"),
+            trial, draw=self._train_and_prune, retrain_epochs=trial.params.retrain_epochs or trial.cfg.train.epochs,
+            final_keys=tuple(c.name for c in self.final_columns),
         )
 
-    def _train_and_prune(
-        self, cfg: ExperimentConfig, p: SlimmingParams, dense: nn.Module, data: Any, device: torch.device,
-        session: Session, progress: TrialProgress, resume: dict[str, Any] | None,
-    ) -> nn.Module:
+    def _train_and_prune(self, trial: Trial[SlimmingParams], dense: nn.Module) -> nn.Module:
         search = run_phase(
-            phase="search", model=dense, epochs=cfg.train.epochs, cfg=cfg, data=data, device=device,
-            session=session, progress=progress, resume=resume, after_backward=bn_l1_hook(p.bn_l1),
+            phase="search", model=dense, epochs=trial.cfg.train.epochs, cfg=trial.cfg, data=trial.data,
+            device=trial.device, session=trial.session, progress=trial.progress, resume=trial.resume,
+            after_backward=bn_l1_hook(trial.params.bn_l1),
         )
-        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio)
-        ticket = prune_channels(search.model, masks, input_shape(data))
-        progress.method_state.update(
+        masks = global_channel_mask(bn_scores(search.model), trial.params.prune_ratio)
+        ticket = prune_channels(search.model, masks, input_shape(trial.data))
+        trial.progress.method_state.update(
             search_epochs=search.epochs_run,
             channels_kept=kept_fraction(masks),
-            ticket_val_accuracy_before_retrain=evaluate(ticket, data.val, device),
+            ticket_val_accuracy_before_retrain=evaluate(ticket, trial.data.val, trial.device),
         )
         return ticket

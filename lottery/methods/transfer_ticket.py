@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lottery.config import ExperimentConfig, MethodParams, require
-from lottery.data import DataBundle
+from lottery.config import MethodParams, require
 from lottery.errors import ConfigError
-from lottery.methods.base import METHODS, Session
-from lottery.methods.common import finish_trial, prepare_trial, resume_progress
+from lottery.methods.base import METHODS, TicketMethod, Trial
+from lottery.methods.common import finish_trial
+from lottery.results import TRANSFER_ACCURACY, TRANSFER_VAL_ACCURACY
 from lottery.ticket import ARCH_FILE, WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch
 from lottery.transfer import check_compatible, finetune_transfer
 
@@ -42,31 +42,37 @@ def check_ticket_folder(path: str) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class TicketShape:
+    """The input a saved ticket was drawn on (read from its arch.json)."""
+
+    in_channels: int
+    input_size: int
+
+
 @METHODS.register("transfer", help="fine-tune a saved ticket on the configured dataset: new head, mask fixed")
-class TransferTicket:
+class TransferTicket(TicketMethod[TransferParams]):
     """Load the ticket, check the target's input shape, fine-tune it as one 'transfer' phase."""
 
     Params = TransferParams
+    final_columns = (TRANSFER_ACCURACY, TRANSFER_VAL_ACCURACY)
+    summary_columns = ("transfer_accuracy",)
 
-    def run(self, cfg: ExperimentConfig, session: Session) -> dict[str, Any]:
-        p: TransferParams = cfg.method  # type: ignore[assignment]
+    def train(self, trial: Trial[TransferParams]) -> dict[str, Any]:
+        p, cfg, target, device, resume = trial.params, trial.cfg, trial.data, trial.device, trial.resume
         folder = check_ticket_folder(p.ticket_path)
-        target, device = prepare_trial(cfg)
         arch = json.loads((folder / ARCH_FILE).read_text())
-        source_shape = DataBundle(None, None, None, arch["in_channels"], arch["num_classes"], arch["input_size"], 0)  # type: ignore[arg-type]
-        check_compatible(source_shape, target, cfg.data.name)
-        resume = session.resume_state()
-        progress = resume_progress(resume)
+        check_compatible(TicketShape(arch["in_channels"], arch["input_size"]), target, cfg.data.name)
         ticket = load_ticket(folder, device) if resume is None else None
         result, masks = finetune_transfer(
-            model=ticket, masks=load_ticket_masks(folder), target=target,  # type: ignore[arg-type]
-            epochs=p.epochs or cfg.train.epochs, phase="transfer", cfg=cfg, device=device, session=session,
-            progress=progress, resume=resume,
+            model=ticket, masks=load_ticket_masks(folder), target=target,
+            epochs=p.epochs or cfg.train.epochs, phase="transfer", cfg=cfg, device=device, session=trial.session,
+            progress=trial.progress, resume=resume,
         )
         dense = model_from_arch({**arch, "num_classes": target.num_classes, "channels": None})
         return finish_trial(
-            model=result.model, data=target, dense_model=dense, progress=progress, last_metrics=result.last_metrics,
-            session=session, extra={"transfer_accuracy": result.last_metrics["test_accuracy"],
-                                    "transfer_val_accuracy": result.last_metrics["val_accuracy"]},
+            model=result.model, data=target, dense_model=dense, progress=trial.progress, last_metrics=result.last_metrics,
+            session=trial.session, extra={"transfer_accuracy": result.last_metrics["test_accuracy"],
+                                          "transfer_val_accuracy": result.last_metrics["val_accuracy"]},
             masks=masks,
         )

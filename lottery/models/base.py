@@ -5,7 +5,8 @@ Pruning tools (torch-pruning) cut channels in place, so the prunable layers are 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from torch import nn
 
@@ -86,6 +87,18 @@ class PrunableNet(nn.Module):
     def current_arch(self) -> dict[str, Any]:
         """`arch` with `channels` set to the live spec: the kwargs that rebuild this (possibly pruned) model."""
         return {**self.arch, "channels": self.channel_spec()}
+
+
+def stored_arch(model: nn.Module) -> dict[str, Any]:
+    """The kwargs the model was built from (`arch`), which rebuild it with `model_from_arch`."""
+    arch: dict[str, Any] = getattr(model, "arch")
+    return dict(arch)
+
+
+def live_arch(model: nn.Module) -> dict[str, Any]:
+    """The kwargs that rebuild `model` as it is now (channel-pruned models report their live widths)."""
+    current = getattr(model, "current_arch", None)
+    return dict(current()) if callable(current) else stored_arch(model)
 
 
 def bn_width(bn: nn.BatchNorm2d) -> int:

@@ -8,7 +8,7 @@ computed on a deep copy, so BN running statistics, weights and gradients of `mod
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F

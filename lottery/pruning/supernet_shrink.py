@@ -6,7 +6,7 @@ buffers and the unstructured masks / stash slice exactly like the weights they b
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

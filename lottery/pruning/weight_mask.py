@@ -6,7 +6,7 @@ mask hitting the target sparsity exactly (ties broken by position, never by chan
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ def prunable_weights(model: nn.Module, skip_first_conv: bool = False, skip_class
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if skip_first_conv:
         first_conv = next((i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Conv2d)), None)
-        layers = [l for i, l in enumerate(layers) if i != first_conv]
+        layers = [layer for i, layer in enumerate(layers) if i != first_conv]
     if skip_classifier and layers and isinstance(layers[-1][1], nn.Linear):
         layers = layers[:-1]
     return {f"{name}.weight": m.weight for name, m in layers}
@@ -100,3 +100,11 @@ def mask_sparsity(masks: WeightMasks) -> float:
     total = sum(m.numel() for m in masks.values())
     kept = sum(int(m.sum().item()) for m in masks.values())
     return 1.0 - kept / total if total else 0.0
+
+
+def imp_masks(model: nn.Module, previous: WeightMasks | None, sparsity: float,
+              skip_first_conv: bool = False, skip_classifier: bool = True) -> WeightMasks:
+    """Global magnitude masks at cumulative `sparsity`; weights `previous` pruned are never revived
+    (the draw of each iterative-magnitude-pruning round)."""
+    weights = prunable_weights(model, skip_first_conv, skip_classifier)
+    return global_topk_masks(magnitude_scores(weights, previous), sparsity)

@@ -1,7 +1,8 @@
 """One training epoch and one evaluation pass; hooks let methods add regularisers without forking."""
 from __future__ import annotations
 
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F

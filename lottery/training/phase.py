@@ -7,17 +7,21 @@ gradient hook (e.g. BN L1) and an end-of-epoch hook that adds metrics and may st
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle
-from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
+from lottery.measure import count_flops, count_sparse_flops
+from lottery.models.base import stored_arch
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
-from lottery.methods.base import Session
+from lottery.session import Session
+from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress
+from lottery.training.record import epoch_record
 from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
@@ -25,33 +29,6 @@ EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], boo
 
 # Training FLOPs per sample seen: forward + backward ~ 3 x forward (the usual convention).
 TRAIN_FLOPS_PER_FORWARD = 3
-
-
-@dataclass
-class TrialProgress:
-    """Counters that run across phases: the global epoch (the fidelity) and training cost."""
-
-    global_epoch: int = 0
-    train_flops: float = 0.0
-    wall_time_s: float = 0.0
-    method_state: dict[str, Any] = field(default_factory=dict)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "global_epoch": self.global_epoch,
-            "train_flops": self.train_flops,
-            "wall_time_s": self.wall_time_s,
-            "method_state": self.method_state,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "TrialProgress":
-        return cls(
-            int(state["global_epoch"]),
-            float(state["train_flops"]),
-            float(state["wall_time_s"]),
-            dict(state["method_state"]),
-        )
 
 
 def rng_state(data: DataBundle) -> dict[str, torch.Tensor]:
@@ -91,7 +68,7 @@ def run_phase(
     device: torch.device,
     session: Session,
     progress: TrialProgress,
-    resume: dict[str, Any] | None = None,
+    resume: PhaseCheckpoint | None = None,
     after_backward: AfterBackward | None = None,
     on_epoch_end: EpochHook | None = None,
     masks: WeightMasks | None = None,
@@ -108,28 +85,25 @@ def run_phase(
     optimizer = make_optimizer(model, cfg.train)
     start = 0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        start = int(resume["phase_epoch"])
-        restore_rng_state(data, resume.get("rng"))
-        if resume.get("stopped"):
-            return PhaseResult(model, start, True, dict(resume.get("last_metrics", {})))
-    if resume is not None and resume.get("masks") is not None:
-        masks = {k: v.bool() for k, v in resume["masks"].items()}
-    after_step = None
-    sparse_metrics: dict[str, Any] = {}
+        model.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        start = resume.phase_epoch
+        restore_rng_state(data, resume.rng)
+        if resume.stopped:
+            return PhaseResult(model, start, True, dict(resume.last_metrics))
+        if resume.masks is not None:
+            masks = resume.masks
+    after_step: Callable[[nn.Module], None] | None = None
+    sparse_flops: int | None = None
     input_shape = (data.in_channels, data.input_size, data.input_size)
     if masks is not None:
         check_weight_masks(model, masks)
         apply_weight_masks_(model, masks)
         fixed_masks = masks
         after_step = lambda m: apply_weight_masks_(m, fixed_masks)  # noqa: E731
-        sparse_metrics = {
-            "sparse_flops": count_sparse_flops(model, input_shape, masks),
-            "weight_sparsity": mask_sparsity(masks),
-        }
-    flops, params = count_flops(model, input_shape), count_params(model)
-    metrics: dict[str, Any] = dict(resume.get("last_metrics", {})) if resume else {}
+        sparse_flops = count_sparse_flops(model, input_shape, masks)
+    flops = count_flops(model, input_shape)
+    metrics: dict[str, Any] = dict(resume.last_metrics) if resume else {}
     stopped = False
     for phase_epoch in range(start, epochs):
         began = time.perf_counter()
@@ -143,36 +117,17 @@ def run_phase(
         extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)
         progress.global_epoch += 1
         progress.wall_time_s += time.perf_counter() - began
-        metrics = {
-            "epoch": progress.global_epoch,
-            "phase": phase,
-            "phase_epoch": phase_epoch + 1,
-            "train_loss": loss,
-            "val_accuracy": val_acc,
-            "test_accuracy": test_acc,
-            "lr": lr,
-            "flops": flops,
-            "params": params,
-            "train_flops_cumulative": progress.train_flops,
-            "wall_time_s": progress.wall_time_s,
-            "nonzero_params": count_nonzero_params(model),
-            **sparse_metrics,
-            **extra_metrics,
-        }
-        state = {
-            "phase": phase,
-            "phase_epoch": phase_epoch + 1,
-            "stopped": stopped,
-            "last_metrics": metrics,
-            "arch": dict(model.arch),  # type: ignore[arg-type]
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "extra": extra_state,
-            "progress": progress.state_dict(),
-            "rng": rng_state(data),
-            "masks": masks,
-        }
-        session.report_epoch(metrics, state)
+        metrics = epoch_record(
+            progress=progress, phase=phase, phase_epoch=phase_epoch + 1, model=model, train_loss=loss,
+            val_accuracy=val_acc, test_accuracy=test_acc, lr=lr, flops=flops, sparse_flops=sparse_flops,
+            weight_sparsity=mask_sparsity(masks) if masks is not None else None, extra=extra_metrics,
+        )
+        checkpoint = PhaseCheckpoint(
+            phase=phase, phase_epoch=phase_epoch + 1, stopped=stopped, last_metrics=metrics, arch=stored_arch(model),
+            model=model.state_dict(), optimizer=optimizer.state_dict(), extra=extra_state, progress=progress,
+            rng=rng_state(data), masks=masks,
+        )
+        session.report_epoch(metrics, checkpoint.to_state())
         if stopped:
             return PhaseResult(model, phase_epoch + 1, True, metrics)
     return PhaseResult(model, epochs, False, metrics)

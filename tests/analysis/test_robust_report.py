@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.robust import format_robust, plot_robust, robust_rows
+from analysis.methods.robust_ticket import format_robust, plot_robust, robust_rows
 
 
 def trials() -> pd.DataFrame:

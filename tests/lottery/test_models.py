@@ -71,7 +71,7 @@ def test_vgg_specs_and_prunable_set() -> None:
 def test_vgg_pools_only_while_spatial_size_at_least_two() -> None:
     def n_pools(size: int) -> int:
         m = create_model("vgg16", in_channels=1, num_classes=10, input_size=size)
-        return sum(isinstance(l, nn.MaxPool2d) for l in m.features)
+        return sum(isinstance(layer, nn.MaxPool2d) for layer in m.features)
 
     assert n_pools(32) == 4
     assert n_pools(8) == 3  # 8 -> 4 -> 2 -> 1, the fourth pool is skipped

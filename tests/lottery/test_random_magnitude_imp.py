@@ -14,17 +14,20 @@ from lottery.measure import count_flops
 from lottery.methods import METHODS
 from lottery.methods import imp as imp_module
 from lottery.methods import magnitude as magnitude_module
-from lottery.methods.common import build_model, prepare_trial
-from lottery.methods.imp import ImpParams, RewindRecorder, imp_masks, rewind_
-from lottery.methods.magnitude import MagnitudeParams, clone_state
+from lottery.methods.base import load_data, seed_everything
+from lottery.methods.common import build_model
+from lottery.methods.imp import ImpParams, RewindRecorder, rewind_
+from lottery.methods.magnitude import MagnitudeParams
+from lottery.pruning.weight_mask import imp_masks
+from lottery.training.checkpoint import clone_state
 from lottery.methods.random_pruning import RandomParams
 from lottery.models import create_model
 from lottery.pruning.channel_scores import bn_producers, filter_norm_scores, layerwise_channel_mask
-from lottery.pruning.weight_mask import prunable_weights
 from lottery.session import LocalSession
 from lottery.ticket import load_ticket, load_ticket_masks
 from lottery.training.loop import evaluate, make_optimizer, train_one_epoch
-from lottery.training.phase import TrialProgress
+from lottery.training.checkpoint import TrialProgress
+from lottery.data import DataBundle
 
 SHAPE = (3, 8, 8)
 BATCHES = 4  # synthetic: 256 train samples / batch 64
@@ -33,6 +36,12 @@ VGG_PRUNABLE = sum(VGG_LAYERS.values())  # 3672
 VGG_DENSE_FLOPS = 83072
 RESNET_DENSE_FLOPS = 108160
 TIMING_KEYS = {"wall_time_s"}
+
+
+def prepare(config: ExperimentConfig) -> tuple[DataBundle, torch.device]:
+    """The seeded data split a trial of `config` starts from (what TicketMethod.run does first)."""
+    seed_everything(config.seed)
+    return load_data(config.data, config.seed), torch.device("cpu")
 
 
 def cfg(params: MethodParams, epochs: int = 2, model: str = "vgg_tiny", seed: int = 0) -> ExperimentConfig:
@@ -181,7 +190,7 @@ def test_magnitude_global_keeps_largest_weights(tmp_path: Path) -> None:
     assert final["epochs_trained"] == 4
     # the accuracy before retraining is that of the trained weights with the mask applied
     config = cfg(MagnitudeParams(sparsity=0.8))
-    data, device = prepare_trial(config)
+    data, device = prepare(config)
     pruned = build_model(config, data)
     pruned.load_state_dict({k: v.masked_fill(~masks[k], 0) if k in masks else v for k, v in trained.items()})
     assert final["ticket_val_accuracy_before_retrain"] == evaluate(pruned, data.val, device)
@@ -198,7 +207,7 @@ def test_magnitude_rewind_init_restarts_survivors_from_init(monkeypatch) -> None
     monkeypatch.setattr(magnitude_module, "run_phase", spy)
     config = cfg(MagnitudeParams(sparsity=0.5, rewind="init", retrain_epochs=1))
     session, final = run(config)
-    data, _ = prepare_trial(config)
+    data, _ = prepare(config)
     init = clone_state(build_model(config, data))
     assert all(torch.equal(entries["train"][k], init[k]) for k in init)
     assert all(torch.equal(entries["retrain"][k], init[k]) for k in init)  # whole state rewound
@@ -320,9 +329,11 @@ def test_imp_round_tickets_recorded(imp_run) -> None:
         assert t["val_accuracy"] == last["val_accuracy"] and t["test_accuracy"] == last["test_accuracy"]
         assert t["epoch"] == 2 * t["round"] + 2
     assert rounds[0]["weight_sparsity"] == 0.0
+    table = final["rounds"]  # the declared long table `rounds`: one row per round's ticket
+    assert [row["round"] for row in table] == [0, 1, 2, 3]
     for r in range(4):
-        assert final[f"round{r}_val_accuracy"] == session.epochs[2 * r + 1]["val_accuracy"]
-    assert final["round3_weight_sparsity"] == final["weight_sparsity"]
+        assert table[r]["val_accuracy"] == session.epochs[2 * r + 1]["val_accuracy"]
+    assert table[3]["weight_sparsity"] == final["weight_sparsity"]
     assert final["val_accuracy"] == session.epochs[-1]["val_accuracy"]
     assert final["rewind_point_iteration"] == BATCHES
 
@@ -339,7 +350,7 @@ def test_imp_rewinds_survivors_to_rewind_point(monkeypatch) -> None:
     session, _ = run(cfg(ImpParams(rounds=2, rate=0.5, rewind_epoch=1), epochs=3))
     assert [p for p, _ in entries] == ["round0", "round1", "round2"]
     rewind_point = session.states[0]  # after epoch 1 of round 0
-    for phase, state in entries[1:]:
+    for _phase, state in entries[1:]:
         assert all(torch.equal(state[k], rewind_point[k]) for k in rewind_point)  # weights, BN, running stats
     # ... and the first checkpoint of each round has trained on from the rewound, masked survivors
     assert not torch.equal(session.states[3]["features.4.weight"], rewind_point["features.4.weight"])

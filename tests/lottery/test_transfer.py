@@ -7,11 +7,11 @@ import torch
 from lottery.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lottery.data import load_dataset, parse_dataset_spec
 from lottery.errors import ConfigError
-from lottery.methods.common import load_data
+from lottery.methods.base import load_data
 from lottery.models import create_model
 from lottery.pruning.weight_mask import global_topk_masks, magnitude_scores, prunable_weights
 from lottery.session import LocalSession
-from lottery.training.phase import TrialProgress
+from lottery.training.checkpoint import TrialProgress
 from lottery.transfer import check_compatible, finetune_transfer, head_name, with_new_head
 
 

@@ -11,7 +11,8 @@ from lottery.codec import config_hash, to_flat_dict, with_overrides
 from orchestrator.config import load_configs
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
-from orchestrator.tracking import PARENT_TAG, MlflowTracker, default_tracking_uri
+from orchestrator.layout import default_tracking_uri
+from orchestrator.tracking import PARENT_TAG, MlflowTracker
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.yaml"

@@ -24,7 +24,7 @@ def make(tmp_path: Path, *overrides: str, journal: str = "optuna.journal") -> Ti
 
 
 def good(acc: float = 0.9, flops: int = 1000) -> dict:
-    return {"final/val_accuracy": acc, "final/flops": flops, "final/test_accuracy": 0.5}
+    return {"final_val_accuracy": acc, "final_flops": flops, "final_test_accuracy": 0.5}
 
 
 def test_baseline_arms_come_first_and_are_not_told(tmp_path):
@@ -119,14 +119,14 @@ def test_complete_with_finite_values_is_told(tmp_path):
 
 
 @pytest.mark.parametrize("result,error", [
-    ({"final/val_accuracy": float("nan"), "final/flops": 100}, False),
-    ({"final/val_accuracy": 0.9, "final/flops": float("inf")}, False),
-    ({"final/val_accuracy": 0.9}, False),  # flops missing
+    ({"final_val_accuracy": float("nan"), "final_flops": 100}, False),
+    ({"final_val_accuracy": 0.9, "final_flops": float("inf")}, False),
+    ({"final_val_accuracy": 0.9}, False),  # flops missing
     ({"val_accuracy": 0.9, "flops": 100}, False),  # an epoch report, not a final one
-    ({"final/val_accuracy": "0.9", "final/flops": 100}, False),
+    ({"final_val_accuracy": "0.9", "final_flops": 100}, False),
     (None, False),
     ({}, False),
-    ({"final/val_accuracy": 0.9, "final/flops": 100}, True),  # errored trial
+    ({"final_val_accuracy": 0.9, "final_flops": 100}, True),  # errored trial
 ], ids=["nan", "inf", "missing", "not-final", "string", "none", "empty", "error"])
 def test_bad_result_is_told_fail(tmp_path, result, error):
     searcher = make(tmp_path, "sweep.baselines=[]")
@@ -148,8 +148,8 @@ def test_unknown_trial_id_is_ignored(tmp_path):
 
 def test_objective_values_order_follows_sweep(tmp_path):
     _, sweep = load_configs(DEMO, ["sweep.objectives=[flops:min, test_accuracy:max]"])
-    assert objective_values({"final/flops": 7, "final/test_accuracy": 0.5, "final/val_accuracy": 1.0}, sweep) == [7.0, 0.5]
-    assert objective_values({"final/flops": 7}, sweep) is None
+    assert objective_values({"final_flops": 7, "final_test_accuracy": 0.5, "final_val_accuracy": 1.0}, sweep) == [7.0, 0.5]
+    assert objective_values({"final_flops": 7}, sweep) is None
 
 
 def test_pickle_reopens_study_from_journal(tmp_path):
@@ -158,7 +158,7 @@ def test_pickle_reopens_study_from_journal(tmp_path):
     for i in range(3):
         searcher.suggest(f"t{i}")
     searcher.on_trial_complete("t0", good(0.9, 900))
-    searcher.on_trial_complete("t1", {"final/val_accuracy": float("nan"), "final/flops": 1})
+    searcher.on_trial_complete("t1", {"final_val_accuracy": float("nan"), "final_flops": 1})
     # t2 stays running
 
     blob = pickle.dumps(searcher)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from analysis.methods.base import METHOD_REPORTS  # noqa: E402
 
 METHOD = "robust_ticket"
 TABLE_COLUMNS = [
@@ -93,3 +96,8 @@ def plot_robust(trials: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+@METHOD_REPORTS.register(METHOD, help="robust vs vanilla transfer tables and the transfer-vs-sparsity plot")
+def robust_report(trials: pd.DataFrame, plot_path: Callable[[str], Path]) -> list[str]:
+    return [format_robust(trials), f"plot: {plot_robust(trials, plot_path('robust_transfer'))}"]
