@@ -17,7 +17,9 @@ For each method, on the synthetic data with vgg_tiny and a few epochs:
     supernet tickets (SuperTickets, search-then-prune) are both: channels shrunk by the search
     (fewer FLOPs and params than the supernet, no path wider than before) and unstructured masks
     at the target; the others keep the dense architecture (flops_ratio == 1); dense saves no mask;
-  * resume: killed mid-trial and resumed from its checkpoint, a trial ends as if never killed.
+  * resume: killed mid-trial and resumed from its checkpoint, a trial ends as if never killed;
+  * declared results: every per-epoch and final metric it reports is a column it (or the common
+    set) declares, with the declared type; a long table's rows carry exactly its declared columns.
 """
 from __future__ import annotations
 
@@ -35,7 +37,12 @@ import torch
 from lottery.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lottery.data import load_dataset
 from lottery.measure import count_flops, count_params
-from lottery.methods import METHODS
+from lottery.methods import METHODS, TicketMethod
+from lottery.methods import Trial as MethodTrial
+from lottery.methods.common import build_model, finish_trial
+from lottery.methods.dense import DenseParams
+from lottery.training.phase import run_phase
+from lottery.results import undeclared as undeclared_metrics
 from lottery.models import create_model
 from lottery.pruning.weight_mask import apply_weight_masks_, global_topk_masks, magnitude_scores, mask_sparsity, prunable_weights
 from lottery.session import LocalSession
@@ -215,6 +222,55 @@ def test_reports(runs: tuple[Trial, Trial]) -> None:
     assert trial.final["val_accuracy"] == trial.session.epochs[-1]["val_accuracy"]
     assert trial.final["test_accuracy"] == trial.session.epochs[-1]["test_accuracy"]
     assert all(0.0 <= e["val_accuracy"] <= 1.0 and math.isfinite(e["train_loss"]) for e in trial.session.epochs)
+
+
+_PY_KINDS = {bool: (bool,), int: (int,), float: (float, int), str: (str,)}
+
+
+def assert_reports_declared(method: type, epochs: list[dict[str, Any]], final: dict[str, Any]) -> None:
+    """Every reported metric is a declared column of `method` with a value of the declared type."""
+    def check(metrics: dict[str, Any], declared: dict[str, Any], where: str) -> None:
+        undeclared = undeclared_metrics(metrics, declared.values())
+        assert not undeclared, f"{method.__name__} reports undeclared {where} metrics {undeclared}: declare them in its {where}_columns"
+        for key, value in metrics.items():
+            kind = declared[key].kind
+            ok = value is None or (isinstance(value, _PY_KINDS[kind]) and not (kind is not bool and isinstance(value, bool)))
+            assert ok, f"{method.__name__}: {where} metric {key}={value!r} is not a {kind.__name__}"
+
+    for epoch in epochs:
+        check(epoch, method.declared_epoch_columns(), "epoch")
+    tables = {name: final[name] for name in method.tables if name in final}
+    check({k: v for k, v in final.items() if k not in tables}, method.declared_final_columns(), "final")
+    for name, rows in tables.items():
+        for row in rows:
+            check(row, {c.name: c for c in method.tables[name]}, f"table {name!r}")
+
+
+@parametrize_cases
+def test_reports_only_declared_columns(runs: tuple[Trial, Trial], request) -> None:
+    method, _ = contract_for(request.node.callspec.params["runs"])
+    trial = runs[0]
+    assert_reports_declared(METHODS.get(method), trial.session.epochs, trial.final)
+
+
+class _UndeclaredMetric(TicketMethod[DenseParams]):
+    """A deliberately wrong toy method: dense training plus a metric it never declares."""
+
+    Params = DenseParams
+
+    def train(self, trial: MethodTrial[DenseParams]) -> dict[str, Any]:
+        result = run_phase(phase="train", model=build_model(trial.cfg, trial.data), epochs=1, cfg=trial.cfg, data=trial.data,
+                           device=trial.device, session=trial.session, progress=trial.progress)
+        return finish_trial(model=result.model, data=trial.data, dense_model=result.model, progress=trial.progress,
+                            last_metrics=result.last_metrics, session=trial.session, extra={"secret_score": 1.0})
+
+
+def test_contract_fails_a_method_that_reports_an_undeclared_metric() -> None:
+    session = LocalSession()
+    final = _UndeclaredMetric().run(experiment("dense"), session)
+    with pytest.raises(AssertionError, match="undeclared final metrics \\['secret_score'\\]"):
+        assert_reports_declared(_UndeclaredMetric, session.epochs, final)
+    assert_reports_declared(METHODS.get("dense"), session.epochs, {k: v for k, v in final.items() if k != "secret_score"})
 
 
 @parametrize_cases
