@@ -51,6 +51,17 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a config dataclass")
+    return dataclasses.fields(cls)
+
+
+def _is_config_section(annotation: Any) -> bool:
+    """A nested config dataclass (a section such as `data` or `train`), as opposed to a value."""
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+
+
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
@@ -91,7 +102,7 @@ def build(cls: type[T], raw: Any, prefix: str) -> T:
     if not isinstance(raw, dict):
         raise ConfigError(f"invalid value {raw!r} for section {prefix.rstrip('.') or 'config'}; expected a mapping")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # mypy cannot see cls is a dataclass
+    names = [f.name for f in _fields(cls)]
     unknown = sorted(set(map(str, raw)) - set(names))
     if unknown:
         where = prefix.rstrip(".") or "the top level"
@@ -104,8 +115,8 @@ def build(cls: type[T], raw: Any, prefix: str) -> T:
         key = f"{prefix}{name}"
         if annotation is MethodParams:
             kwargs[name] = build_method(raw[name], key)
-        elif dataclasses.is_dataclass(annotation):
-            kwargs[name] = build(annotation, raw[name], key + ".")  # type: ignore[arg-type]  # a dataclass type
+        elif _is_config_section(annotation):
+            kwargs[name] = build(annotation, raw[name], key + ".")
         else:
             kwargs[name] = _coerce(raw[name], annotation, key)
     return cls(**kwargs)
@@ -159,12 +170,12 @@ def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
     method may have a required field, which has no valid default)."""
     defaults: dict[str, Any] = {}
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls):
         annotation = hints[f.name]
         if annotation is MethodParams:
             continue
-        if dataclasses.is_dataclass(annotation):
-            defaults.update(_declared_defaults(annotation, f"{prefix}{f.name}."))  # type: ignore[arg-type]
+        if _is_config_section(annotation):
+            defaults.update(_declared_defaults(annotation, f"{prefix}{f.name}."))
         elif f.default is not dataclasses.MISSING:
             defaults[prefix + f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
         elif f.default_factory is not dataclasses.MISSING:
@@ -189,12 +200,12 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 def _column_types(cls: type, prefix: str) -> Iterator[tuple[str, type]]:
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls):
         annotation = hints[f.name]
         if annotation is MethodParams:
             continue
-        if dataclasses.is_dataclass(annotation):
-            yield from _column_types(annotation, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+        if _is_config_section(annotation):
+            yield from _column_types(annotation, f"{prefix}{f.name}.")
         elif typing.get_origin(annotation) is tuple:
             yield prefix + f.name, str  # stored as JSON text
         else:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lottery.models import create_model
+from lottery.models.base import stored_arch
 
 ARCH_FILE = "arch.json"
 WEIGHTS_FILE = "weights.pt"
@@ -29,7 +30,7 @@ def save_ticket(model: nn.Module, folder: Path, summary: dict[str, Any], masks: 
     if masks:
         torch.save({k: v.bool().cpu() for k, v in masks.items()}, folder / MASKS_FILE)
         summary = {**summary, "weight_sparsity_per_layer": {k: 1.0 - v.float().mean().item() for k, v in masks.items()}}
-    arch = dict(model.arch)  # type: ignore[arg-type]
+    arch = stored_arch(model)
     (folder / ARCH_FILE).write_text(json.dumps(arch, indent=2, sort_keys=True))
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
     describe = getattr(model, "describe_arch", None)

@@ -52,8 +52,11 @@ def body_masks(masks: WeightMasks | None, model: nn.Module) -> WeightMasks | Non
 class InputShape(Protocol):
     """What a ticket's stem and pooling are sized for (a DataBundle has both)."""
 
-    in_channels: int
-    input_size: int
+    @property
+    def in_channels(self) -> int: ...
+
+    @property
+    def input_size(self) -> int: ...
 
 
 def check_compatible(source: InputShape, target: InputShape, target_name: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lottery.errors import ConfigError
 from lottery.codec import config_hash
@@ -56,11 +57,16 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     recorder = TrialRecorder(name, ParquetResults(layout.root), tracker, parent)
     recorder.start(trial_id, cfg, chash, "single", -1)
     method_keys = tuple(c.name for c in METHODS.get(cfg.method.name).epoch_columns)
+
+    def on_epoch(metrics: dict[str, Any]) -> None:
+        recorder.epoch(trial_id, metrics)
+        _print_epoch(metrics, method_keys)
+
+    def on_final(metrics: dict[str, Any], ticket_dir: Path) -> None:
+        recorder.complete(trial_id, metrics, ticket_dir)
+
     session = LocalSession(
-        checkpoint_dir=layout.checkpoint(trial_id),
-        ticket_out=layout.ticket(trial_id),
-        on_epoch=lambda m: (recorder.epoch(trial_id, m), _print_epoch(m, method_keys)),
-        on_final=lambda m, d: recorder.complete(trial_id, m, d),
+        checkpoint_dir=layout.checkpoint(trial_id), ticket_out=layout.ticket(trial_id), on_epoch=on_epoch, on_final=on_final,
     )
     try:
         final = METHODS.get(cfg.method.name)().run(cfg, session)

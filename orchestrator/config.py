@@ -16,15 +16,15 @@ from lottery.codec import SECTIONS as EXPERIMENT_SECTIONS
 from lottery.codec import build, experiment_from_dict, experiment_from_flat, to_flat_dict, unflatten
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
-from lottery.methods import METHODS
+from lottery.methods import METHODS, all_final_columns
 
 OBJECTIVE_DIRECTIONS = ("max", "min")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
-# Final metrics a sweep may optimise (each method reports these).
-OBJECTIVE_METRICS = (
-    "val_accuracy", "test_accuracy", "flops", "sparse_flops", "params", "nonzero_params", "flops_ratio", "train_flops_total",
-    "transfer_val_accuracy", "transfer_accuracy",  # robust_ticket: mean over its downstream datasets
-)
+
+
+def objective_metrics() -> list[str]:
+    """Final metrics a sweep may optimise: every numeric final column a method declares."""
+    return [name for name, column in all_final_columns().items() if column.kind in (int, float)]
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ class SweepConfig:
             raise ConfigError("sweep.objectives is empty; valid: entries like 'val_accuracy:max', 'flops:min'")
         for objective in self.objectives:
             metric, _, direction = objective.partition(":")
-            if metric not in OBJECTIVE_METRICS or direction not in OBJECTIVE_DIRECTIONS:
+            if metric not in objective_metrics() or direction not in OBJECTIVE_DIRECTIONS:
                 raise ConfigError(
                     f"invalid objective {objective!r} in sweep.objectives; valid: METRIC:max|min with METRIC one of "
-                    f"{', '.join(OBJECTIVE_METRICS)}"
+                    f"{', '.join(objective_metrics())}"
                 )
         for baseline in self.baselines:
             baseline_overrides(baseline)
@@ -87,7 +87,7 @@ class SweepConfig:
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         """[(metric, 'max'|'min'), ...] in the configured order."""
-        return [tuple(o.split(":", 1)) for o in self.objectives]  # type: ignore[misc]
+        return [(metric, direction) for metric, _, direction in (o.partition(":") for o in self.objectives)]
 
 
 def baseline_overrides(spec: str) -> dict[str, Any]:

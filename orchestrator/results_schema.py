@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from lottery.codec import config_column_types
-from lottery.methods import METHODS
-from lottery.results import COMMON_EPOCH_COLUMNS, COMMON_FINAL_COLUMNS, Column, merge
+from lottery.methods import METHODS, all_epoch_columns, all_final_columns
+from lottery.results import Column, merge
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +45,6 @@ def _fields(columns: dict[str, Column]) -> list[pa.Field]:
     return [pa.field(c.name, _ARROW_TYPES[c.kind]) for c in columns.values()]
 
 
-def final_columns() -> dict[str, Column]:
-    """Final-metric columns: the common ones, then each registered method's, in registry order."""
-    return merge([COMMON_FINAL_COLUMNS, *(METHODS.get(n).final_columns for n in METHODS.names())])
-
-
-def epoch_columns() -> dict[str, Column]:
-    return merge([COMMON_EPOCH_COLUMNS, *(METHODS.get(n).epoch_columns for n in METHODS.names())])
-
-
 def long_tables() -> dict[str, dict[str, Column]]:
     """Table name -> its columns, over every registered method (a name two methods share must agree)."""
     tables: dict[str, list[tuple[Column, ...]]] = {}
@@ -69,13 +60,13 @@ def config_fields() -> list[pa.Field]:
 
 
 def trials_schema() -> pa.Schema:
-    fixed = ID_FIELDS + TRIAL_STATUS_FIELDS + _fields(final_columns())
+    fixed = ID_FIELDS + TRIAL_STATUS_FIELDS + _fields(all_final_columns())
     taken = {f.name for f in fixed}
     return pa.schema(fixed + [f for f in config_fields() if f.name not in taken])
 
 
 def epochs_schema() -> pa.Schema:
-    return pa.schema(ID_FIELDS + _fields(epoch_columns()))
+    return pa.schema(ID_FIELDS + _fields(all_epoch_columns()))
 
 
 def table_schema(table: str) -> pa.Schema:

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
@@ -55,7 +56,9 @@ def open_study(sweep: SweepConfig, journal: Path, space: AnySpace | None = None)
     """The sweep's study, created or reloaded from its journal file."""
     journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(journal)))
-    directions = ["maximize" if d == "max" else "minimize" for _, d in sweep.objective_pairs()]
+    directions: list[StudyDirection] = [
+        StudyDirection.MAXIMIZE if d == "max" else StudyDirection.MINIMIZE for _, d in sweep.objective_pairs()
+    ]
     return optuna.create_study(
         study_name=sweep.name,
         storage=storage,
@@ -79,7 +82,7 @@ def check_space(base: ExperimentConfig, space: AnySpace) -> None:
 class TicketSearcher(Searcher):
     """Suggests the baseline arms first, then Optuna's proposals; tells Optuna only search trials."""
 
-    def __init__(self, base: ExperimentConfig, space: SearchSpace, sweep: SweepConfig, journal: Path) -> None:
+    def __init__(self, base: ExperimentConfig, space: AnySpace, sweep: SweepConfig, journal: Path) -> None:
         super().__init__(metric=None, mode=None)
         self.base = base
         self.space = space

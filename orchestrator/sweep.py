@@ -5,6 +5,7 @@ bounds, and that the dataset is on disk.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +129,9 @@ def _init_ray(address: str | None) -> None:
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
     if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", logging_config=logging_config)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, logging_config=logging_config)
     else:
-        ray.init(address=address, logging_level="WARNING", logging_config=logging_config)
+        ray.init(address=address, logging_level=logging.WARNING, logging_config=logging_config)
 
 
 def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> SweepSummary:

@@ -73,8 +73,9 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list[Any]] | None:
         """The full grid for Optuna's GridSampler, when every dimension is a Choice."""
-        if all(isinstance(d, Choice) for d in self.dimensions.values()):
-            return {key: list(d.options) for key, d in self.dimensions.items()}
+        choices = {key: d for key, d in self.dimensions.items() if isinstance(d, Choice)}
+        if len(choices) == len(self.dimensions):
+            return {key: list(d.options) for key, d in choices.items()}
         return None
 
 

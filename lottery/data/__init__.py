@@ -1,7 +1,7 @@
 """Datasets as `DataBundle`s of re-iterable (x, y) batch streams: `load_dataset(name, ...)`."""
 from __future__ import annotations
 
-from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, DataBundle, LoadOptions, parse_dataset_spec
+from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, DataBundle, LoadOptions, num_batches, parse_dataset_spec
 from lottery.data import digits as _digits  # noqa: F401  (registers "digits")
 from lottery.data import synthetic as _synthetic  # noqa: F401  (registers "synthetic")
 from lottery.data import torchvision_sets as _tv  # noqa: F401  (registers cifar10/cifar100/imagefolder)
@@ -49,4 +49,4 @@ def check_available(name: str, *, data_root: str = "data", download: bool = Fals
         check(opts)
 
 
-__all__ = ["check_available", "DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset", "parse_dataset_spec"]
+__all__ = ["check_available", "num_batches", "DATASETS", "DataBundle", "LoadOptions", "TensorBatches", "load_dataset", "parse_dataset_spec"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sized
 
 import numpy as np
 import torch
@@ -57,6 +57,13 @@ class DataBundle:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     pixel_range: tuple[float, float] | None = None
+
+
+def num_batches(stream: Batches) -> int:
+    """Batches per epoch of a train/val/test stream (every loader here has a length)."""
+    if not isinstance(stream, Sized):
+        raise TypeError(f"{type(stream).__name__} does not know its number of batches")
+    return len(stream)
 
 
 DatasetLoader = Callable[[LoadOptions], DataBundle]

@@ -29,7 +29,7 @@ class TransformedSubset(Dataset):
     `relabel` (old label -> new label) renumbers a class subset."""
 
     def __init__(
-        self, base: Any, indices: Sequence[int], transform: Optional[Callable] = None, relabel: Optional[np.ndarray] = None
+        self, base: Any, indices: Sequence[int] | np.ndarray, transform: Optional[Callable] = None, relabel: Optional[np.ndarray] = None
     ) -> None:
         self.base, self.indices, self.transform, self.relabel = base, list(indices), transform, relabel
 
@@ -150,7 +150,7 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
     eval_idx, relabel = _selected(eval_base, opts, "imagefolder")
     test_ds = TransformedSubset(eval_base, eval_idx, plain, relabel)
     if has_val and has_test:
-        train_ds: Dataset = TransformedSubset(train_base, _selected(train_base, opts, "imagefolder")[0], train_tf, relabel)
+        train_ds = TransformedSubset(train_base, _selected(train_base, opts, "imagefolder")[0], train_tf, relabel)
         val_base = datasets.ImageFolder(val_dir)
         val_ds: Dataset = TransformedSubset(val_base, _selected(val_base, opts, "imagefolder")[0], plain, relabel)
     else:
@@ -160,7 +160,7 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
     train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
     return DataBundle(
         train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
-        input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),  # type: ignore[arg-type]
+        input_size=IMAGEFOLDER_SIZE, num_train=len(train_ds),
         mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0),
     )
 

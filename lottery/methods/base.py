@@ -105,3 +105,13 @@ class TicketMethod(Generic[P]):
 
 
 METHODS: Registry[type[TicketMethod[Any]]] = Registry("method")
+
+
+def all_final_columns() -> dict[str, Column]:
+    """Final-metric columns: the common ones, then each registered method's, in name order."""
+    return merge([COMMON_FINAL_COLUMNS, *(METHODS.get(n).final_columns for n in METHODS.names())])
+
+
+def all_epoch_columns() -> dict[str, Column]:
+    """Per-epoch columns: the common ones, then each registered method's, in name order."""
+    return merge([COMMON_EPOCH_COLUMNS, *(METHODS.get(n).epoch_columns for n in METHODS.names())])

@@ -17,7 +17,7 @@ from lottery.pruning.weight_mask import WeightMasks, mask_sparsity
 from lottery.session import Session
 from lottery.ticket import model_from_arch, save_ticket
 from lottery.training.checkpoint import TrialProgress
-from lottery.training.phase import EpochHook, run_phase
+from lottery.training.phase import report_also, run_phase
 
 
 def build_model(cfg: ExperimentConfig, data: DataBundle, channels: list[int] | None = None) -> nn.Module:
@@ -106,8 +106,7 @@ def draw_then_retrain(
         ticket, retrain_resume = model_from_arch(resume.arch), resume
     else:
         ticket, retrain_resume = draw(trial, dense), None
-    extra_metrics = dict(retrain_metrics or {})
-    on_epoch_end: EpochHook | None = (lambda m, e: (extra_metrics, {}, False)) if extra_metrics else None
+    on_epoch_end = report_also(retrain_metrics) if retrain_metrics else None
     result = run_phase(
         phase="retrain", model=ticket, epochs=retrain_epochs, cfg=cfg, data=data, device=trial.device,
         session=trial.session, progress=trial.progress, resume=retrain_resume, on_epoch_end=on_epoch_end,

@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from lottery.config import MethodParams, require
+from lottery.data import num_batches
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, TicketMethod, Trial
 from lottery.methods.common import build_model, finish_trial
 from lottery.pruning.weight_mask import WeightMasks, imp_masks, mask_sparsity
 from lottery.results import TARGET_SPARSITY, Column, columns
 from lottery.training.checkpoint import TrialProgress, clone_state
-from lottery.training.phase import run_phase
+from lottery.training.phase import report_also, run_phase
 
 REWIND_KEY = "rewind_state"
 ROUNDS_TABLE = "rounds"  # one row per round: each round's ticket (Parquet table `rounds`)
@@ -127,7 +128,7 @@ class IterativeMagnitudePruning(TicketMethod[ImpParams]):
     def train(self, trial: Trial[ImpParams]) -> dict[str, Any]:
         p, cfg, data, device, resume, progress = trial.params, trial.cfg, trial.data, trial.device, trial.resume, trial.progress
         epochs = cfg.train.epochs
-        total_steps = epochs * len(data.train)  # type: ignore[arg-type]  # every train stream here has a length
+        total_steps = epochs * num_batches(data.train)
         if p.rewind_iteration >= 0:
             require(p.rewind_iteration <= total_steps, "method.rewind_iteration", p.rewind_iteration,
                     f"an integer in [0, {total_steps}] (the optimizer steps of round 0)")
@@ -161,7 +162,7 @@ class IterativeMagnitudePruning(TicketMethod[ImpParams]):
                 result = run_phase(
                     phase=f"round{r}", model=model, epochs=epochs, cfg=cfg, data=data, device=device, session=trial.session,
                     progress=progress, resume=phase_resume, masks=masks,
-                    on_epoch_end=lambda m, e, r=r: ({"round": r}, {}, False),
+                    on_epoch_end=report_also({"round": r}),
                 )
             ms["rounds"] = [t for t in ms["rounds"] if t["round"] < r] + [{
                 "round": r,

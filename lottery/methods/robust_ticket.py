@@ -45,7 +45,7 @@ from lottery.results import CHANNELS_KEPT, TARGET_SPARSITY, TRANSFER_ACCURACY, T
 from lottery.training.checkpoint import PhaseCheckpoint, clone_state
 from lottery.ticket import ARCH_FILE, WEIGHTS_FILE, load_ticket, model_from_arch
 from lottery.training.loop import evaluate
-from lottery.training.phase import run_phase
+from lottery.training.phase import report_also, run_phase
 from lottery.models.base import live_arch
 from lottery.transfer import check_compatible, finetune_transfer
 
@@ -214,7 +214,7 @@ class Pipeline:
             model = run_phase(
                 phase=f"{prefix}{r}", model=model, epochs=p.draw_epochs or self.cfg.train.epochs, cfg=self.cfg,
                 data=self.data, device=self.device, session=self.session, progress=self.progress, resume=phase_resume,
-                masks=masks, perturb=self.attack, on_epoch_end=lambda m, e, r=r: ({"round": r}, {}, False),
+                masks=masks, perturb=self.attack, on_epoch_end=report_also({"round": r}),
             ).model
         return imp_masks(model, masks, p.sparsity, p.skip_first_conv, p.skip_classifier)
 

@@ -78,7 +78,8 @@ class PrunableNet(nn.Module):
 
     def prunable_bns(self) -> list[tuple[str, nn.BatchNorm2d]]:
         """The BatchNorm2d layers whose channels may be physically removed, in a fixed order."""
-        return [(n, self.get_submodule(n)) for n in self._prunable_names]  # type: ignore[misc]
+        layers = [(n, self.get_submodule(n)) for n in self._prunable_names]
+        return [(n, bn) for n, bn in layers if isinstance(bn, nn.BatchNorm2d)]
 
     def channel_spec(self) -> list[int]:
         """Current width of each prunable BN, read from the live parameters (valid after in-place pruning)."""
@@ -87,6 +88,13 @@ class PrunableNet(nn.Module):
     def current_arch(self) -> dict[str, Any]:
         """`arch` with `channels` set to the live spec: the kwargs that rebuild this (possibly pruned) model."""
         return {**self.arch, "channels": self.channel_spec()}
+
+
+def as_prunable(model: nn.Module) -> PrunableNet:
+    """`model` as a PrunableNet (every registered model is one); anything else is a programming error."""
+    if not isinstance(model, PrunableNet):
+        raise TypeError(f"{type(model).__name__} is not a registered (prunable) model")
+    return model
 
 
 def stored_arch(model: nn.Module) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -91,8 +93,8 @@ class CifarResNet(PrunableNet):
         return self.fc(torch.flatten(self.pool(out), 1))
 
 
-def _build(blocks_per_stage: int, base_width: int, **kwargs: object) -> CifarResNet:
-    return CifarResNet(blocks_per_stage, base_width, **kwargs)  # type: ignore[arg-type]
+def _build(blocks_per_stage: int, base_width: int, **kwargs: Any) -> CifarResNet:
+    return CifarResNet(blocks_per_stage, base_width, **kwargs)
 
 
 MODELS.register("resnet20", help="CIFAR ResNet-20 (3 BasicBlocks per stage)")(partial(_build, 3, 16))

@@ -39,6 +39,8 @@ SUPERNET_CFGS: dict[str, dict[str, Any]] = {
 class KernelPath(nn.Module):
     """expand 1x1 -> BN -> ReLU6 -> depthwise kxk -> BN -> ReLU6 -> project 1x1 (no BN after project)."""
 
+    dw_bn: nn.BatchNorm2d
+
     def __init__(self, c_in: int, hidden: int, c_out: int, kernel: int, stride: int) -> None:
         super().__init__()
         self.expand = nn.Conv2d(c_in, hidden, 1, bias=False)
@@ -66,8 +68,17 @@ class SuperBlock(nn.Module):
         self.out_bn = nn.BatchNorm2d(c_out)
         self.residual = stride == 1 and c_in == c_out
 
+    def present_paths(self) -> dict[str, KernelPath]:
+        """The kernel paths this block still has, by name (k3, k5, k7)."""
+        return {p: path for p, path in self.paths.items() if isinstance(path, KernelPath)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.out_bn(sum(path(x) for path in self.paths.values()))  # type: ignore[arg-type]
+        total: torch.Tensor | None = None
+        for path in self.paths.values():  # summed in path order, as Python's sum() would
+            total = path(x) if total is None else total + path(x)
+        if total is None:
+            raise ValueError("a SuperBlock with no kernel path")
+        out = self.out_bn(total)
         return out + x if self.residual else out
 
     def channel_macs(self, path: str) -> int:
@@ -125,15 +136,21 @@ class SuperNet(PrunableNet):
             x = block(x)
         return self.classifier(torch.flatten(self.pool(self.head(x)), 1))
 
+    def super_blocks(self) -> list[SuperBlock]:
+        return [block for block in self.blocks if isinstance(block, SuperBlock)]
+
     def searched_bns(self) -> list[tuple[str, nn.BatchNorm2d]]:
         """(name, BN after the depthwise conv) of every present path: the gammas the search penalises."""
         return [(f"blocks.{i}.paths.{p}.dw_bn", path.dw_bn)
-                for i, block in enumerate(self.blocks) for p, path in block.paths.items()]  # type: ignore[union-attr]
+                for i, block in enumerate(self.super_blocks()) for p, path in block.present_paths().items()]
 
     def path_widths(self) -> list[int]:
         """Hidden width of every (block, path) in block-major k3, k5, k7 order; 0 = path removed."""
-        return [block.paths[p].dw_bn.num_features if p in block.paths else 0  # type: ignore[union-attr,index]
-                for block in self.blocks for p in PATHS]
+        widths = []
+        for block in self.super_blocks():
+            paths = block.present_paths()
+            widths += [paths[p].dw_bn.num_features if p in paths else 0 for p in PATHS]
+        return widths
 
     def current_arch(self) -> dict[str, Any]:
         """The kwargs that rebuild this (possibly shrunk) supernet, removed paths included as 0."""
@@ -141,8 +158,8 @@ class SuperNet(PrunableNet):
 
     def channel_macs(self) -> dict[str, int]:
         """Per-channel MACs of every present path, keyed by its searched BN's name."""
-        return {f"blocks.{i}.paths.{p}.dw_bn": block.channel_macs(p)  # type: ignore[operator]
-                for i, block in enumerate(self.blocks) for p in block.paths}  # type: ignore[union-attr]
+        return {f"blocks.{i}.paths.{p}.dw_bn": block.channel_macs(p)
+                for i, block in enumerate(self.super_blocks()) for p in block.present_paths()}
 
     def describe_arch(self) -> str:
         """A Markdown table of the searched architecture (written next to the ticket)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Union
+from typing import Any, Union
 
 import torch
 from torch import nn
@@ -73,8 +73,8 @@ class VGG(PrunableNet):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def _build(cfg_name: str, **kwargs: object) -> VGG:
-    return VGG(VGG_CFGS[cfg_name], **kwargs)  # type: ignore[arg-type]
+def _build(cfg_name: str, **kwargs: Any) -> VGG:
+    return VGG(VGG_CFGS[cfg_name], **kwargs)
 
 
 for _name, _help in (

@@ -5,11 +5,12 @@ import torch
 from torch import nn
 
 from lottery.errors import ConfigError
+from lottery.models.base import as_prunable
 
 
 def prunable_bns(model: nn.Module) -> list[nn.BatchNorm2d]:
     """The BatchNorm layers whose channels a ticket may remove (the model decides which)."""
-    return [bn for _, bn in model.prunable_bns()]  # type: ignore[operator]
+    return [bn for _, bn in as_prunable(model).prunable_bns()]
 
 
 def bn_scores(model: nn.Module) -> list[torch.Tensor]:

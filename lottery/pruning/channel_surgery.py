@@ -14,6 +14,7 @@ import torch_pruning as tp
 from torch import nn
 
 from lottery.errors import PruningError
+from lottery.models.base import as_prunable
 from lottery.pruning.channel_mask import prunable_bns
 
 
@@ -56,8 +57,9 @@ def prune_channels(model: nn.Module, masks: list[torch.Tensor], input_shape: tup
         group.prune()
     pruned.train(was_training)
     expected = [int(m.sum().item()) for m in masks]
-    actual = pruned.channel_spec()  # type: ignore[operator]
+    prunable = as_prunable(pruned)
+    actual = prunable.channel_spec()
     if actual != expected:
         raise PruningError(f"pruned widths {actual} differ from the mask's {expected}")
-    pruned.arch = pruned.current_arch()  # type: ignore[operator]  # live widths, in the model's own layout
+    prunable.arch = prunable.current_arch()  # live widths, in the model's own layout
     return pruned.to(next(model.parameters()).device)

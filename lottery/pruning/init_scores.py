@@ -102,7 +102,10 @@ def grasp_scores(
     for x, y in batches:
         loss = F.cross_entropy(scored(x.to(device)) / temperature, y.to(device))
         grads = torch.autograd.grad(loss, params, create_graph=True)
-        z = sum((grad * acc).sum() for grad, acc in zip(grads, g))
+        terms = [(grad * acc).sum() for grad, acc in zip(grads, g)]
+        z = terms[0]
+        for term in terms[1:]:  # the order Python's sum() would add them in
+            z = z + term
         for acc, h in zip(hg, torch.autograd.grad(z, params)):
             acc += h
 

@@ -11,6 +11,7 @@ removed mostly live weights, the sparsity may stay a little above the scheduled 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +49,7 @@ class PruneStep:
     regrown: int
 
 
-def conv_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+def conv_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """All conv weights (depthwise included): the classifier, BN and biases are never masked."""
     return {n: w for n, w in prunable_weights(model, skip_first_conv=False, skip_classifier=True).items() if w.dim() == 4}
 
@@ -96,13 +97,14 @@ def reset_masks_(model: nn.Module, masks: WeightMasks, stash: dict[str, torch.Te
     return revived
 
 
-def mask_grads_hook(masks: WeightMasks):
+def mask_grads_hook(masks: WeightMasks) -> Callable[[nn.Module], None]:
     """after_backward: pruned weights get no gradient (as with a forward mask over stored weights)."""
 
     def hook(model: nn.Module) -> None:
         params = conv_weights(model)
         for n, m in masks.items():
-            if params[n].grad is not None:
-                params[n].grad.mul_(m.to(params[n].grad.device, params[n].grad.dtype))
+            grad = params[n].grad
+            if grad is not None:
+                grad.mul_(m.to(grad.device, grad.dtype))
 
     return hook

@@ -27,8 +27,8 @@ def kept_channels(model: SuperNet, threshold: float) -> Keep:
     """Channels with |gamma| > threshold per present path; a block that would lose every channel
     keeps its single largest |gamma| (the >= 1 channel per block rule)."""
     keep: Keep = {}
-    for i, block in enumerate(model.blocks):
-        gammas = {p: path.dw_bn.weight.detach().abs().cpu() for p, path in block.paths.items()}  # type: ignore[union-attr]
+    for i, block in enumerate(model.super_blocks()):
+        gammas = {p: path.dw_bn.weight.detach().abs().cpu() for p, path in block.present_paths().items()}
         for p, g in gammas.items():
             keep[f"blocks.{i}.paths.{p}"] = torch.nonzero(g > threshold).flatten()
         if all(keep[f"blocks.{i}.paths.{p}"].numel() == 0 for p in gammas):
@@ -74,7 +74,9 @@ def shrink(model: SuperNet, keep: Keep) -> tuple[SuperNet, Plan]:
             raise PruningError(f"shrinking would empty block {b}; every block keeps >= 1 channel")
     plan = slice_plan(keep)
     device = next(model.parameters()).device
-    small: SuperNet = model_from_arch({**model.current_arch(), "channels": widths})  # type: ignore[assignment]
+    small = model_from_arch({**model.current_arch(), "channels": widths})
+    if not isinstance(small, SuperNet):
+        raise PruningError(f"shrinking {model.arch['name']} rebuilt a {type(small).__name__}")
     names = set(small.state_dict())
     state = slice_tensors(model.state_dict(), plan, names)
     small.load_state_dict(state)

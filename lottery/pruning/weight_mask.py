@@ -16,7 +16,7 @@ from lottery.errors import ConfigError, PruningError
 WeightMasks = dict[str, torch.Tensor]
 
 
-def prunable_weights(model: nn.Module, skip_first_conv: bool = False, skip_classifier: bool = True) -> dict[str, nn.Parameter]:
+def prunable_weights(model: nn.Module, skip_first_conv: bool = False, skip_classifier: bool = True) -> dict[str, torch.Tensor]:
     """Weights of every Conv2d and Linear, in module order, minus the optionally skipped ends."""
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if skip_first_conv:

@@ -17,7 +17,8 @@ class Perturb(Protocol):
     """Replaces a training batch's inputs (adversarial training); `passes`: forward+backward passes it
     spends per batch, counted in the training FLOPs."""
 
-    passes: int
+    @property
+    def passes(self) -> int: ...
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 

@@ -27,6 +27,12 @@ from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
 EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], bool]]
 
+
+def report_also(metrics: dict[str, Any]) -> EpochHook:
+    """An end-of-epoch hook that only adds fixed metrics to every epoch (e.g. the IMP round)."""
+    return lambda model, phase_epoch: (dict(metrics), {}, False)
+
+
 # Training FLOPs per sample seen: forward + backward ~ 3 x forward (the usual convention).
 TRAIN_FLOPS_PER_FORWARD = 3
 
