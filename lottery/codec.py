@@ -165,6 +165,21 @@ def with_overrides(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> Exp
     return experiment_from_flat(flat)
 
 
+def arm_config(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> ExperimentConfig:
+    """A baseline arm of `cfg`: the overrides applied, and when they switch the method, every method
+    parameter of the preset that the arm's method also declares is inherited (transfer targets,
+    rho, thresholds, ...), so an arm differs from the searched method only where it says so."""
+    from lottery.methods import METHODS
+
+    flat = to_flat_dict(cfg)
+    name = flat_overrides.get("method.name", cfg.method.name)
+    if name != cfg.method.name:
+        declared = {f"method.{f.name}" for f in _fields(METHODS.get(str(name)).Params)}
+        flat = {k: v for k, v in flat.items() if not k.startswith("method.") or k in declared}
+    flat.update(flat_overrides)
+    return experiment_from_flat(flat)
+
+
 def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
     """Flat defaults of a config dataclass read from the declarations, without constructing it (a
     method may have a required field, which has no valid default)."""

@@ -19,7 +19,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from lottery.codec import config_hash, to_flat_dict, with_overrides
+from lottery.codec import arm_config, config_hash, to_flat_dict, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
@@ -107,7 +107,7 @@ class TicketSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.pending_baselines:
             name = self.pending_baselines.pop(0)
-            cfg = with_overrides(self.base, baseline_overrides(name))
+            cfg = arm_config(self.base, baseline_overrides(name))
             return _suggestion(cfg, arm="baseline", optuna_number=-1)
         trial = self.study.ask()
         try:

@@ -14,7 +14,7 @@ import pandas as pd
 import ray
 from ray import tune
 
-from lottery.codec import to_flat_dict, with_overrides
+from lottery.codec import arm_config, to_flat_dict
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.base import check_data_available
@@ -53,7 +53,7 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
         if sweep.num_trials > points:
             raise ConfigError(f"sweep.num_trials={sweep.num_trials} exceeds the {points} points of the grid; set it <= {points}")
     for baseline in sweep.baselines:
-        with_overrides(cfg, baseline_overrides(baseline))
+        arm_config(cfg, baseline_overrides(baseline))
     check_data_available(cfg.data)  # raises DatasetNotFoundError with instructions; loads nothing
 
 
