@@ -41,11 +41,12 @@ def save_ticket(model: nn.Module, folder: Path, summary: dict[str, Any], masks: 
 
 
 def load_ticket(folder: Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a saved ticket through the model registry and load its weights (weights_only)."""
+    """Rebuild a saved ticket through the model registry and load its weights (weights_only); the
+    model comes back in eval mode, ready to evaluate (call .train() to fine-tune it)."""
     model = model_from_arch(json.loads((Path(folder) / ARCH_FILE).read_text()))
     state = torch.load(Path(folder) / WEIGHTS_FILE, map_location=device, weights_only=True)
     model.load_state_dict(state)
-    return model.to(device)
+    return model.to(device).eval()
 
 
 def load_ticket_masks(folder: Path) -> dict[str, torch.Tensor] | None:
