@@ -180,22 +180,30 @@ def arm_config(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> Experim
     return experiment_from_flat(flat)
 
 
-def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
-    """Flat defaults of a config dataclass read from the declarations, without constructing it (a
-    method may have a required field, which has no valid default)."""
-    defaults: dict[str, Any] = {}
+def _leaves(cls: type, prefix: str) -> Iterator[tuple[str, Any, dataclasses.Field[Any]]]:
+    """(flat key, annotation, field) of every value of a config dataclass, sections walked into; the
+    `method` section is skipped (its dataclass depends on the method's name)."""
     hints = typing.get_type_hints(cls)
     for f in _fields(cls):
         annotation = hints[f.name]
         if annotation is MethodParams:
             continue
         if _is_config_section(annotation):
-            defaults.update(_declared_defaults(annotation, f"{prefix}{f.name}."))
-        elif f.default is not dataclasses.MISSING:
-            defaults[prefix + f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            yield from _leaves(annotation, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, annotation, f
+
+
+def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
+    """Flat defaults of a config dataclass read from the declarations, without constructing it (a
+    method may have a required field, which has no valid default)."""
+    defaults: dict[str, Any] = {}
+    for key, _, f in _leaves(cls, prefix):
+        if f.default is not dataclasses.MISSING:
+            defaults[key] = list(f.default) if isinstance(f.default, tuple) else f.default
         elif f.default_factory is not dataclasses.MISSING:
             value = f.default_factory()
-            defaults[prefix + f.name] = list(value) if isinstance(value, tuple) else value
+            defaults[key] = list(value) if isinstance(value, tuple) else value
     return defaults
 
 
@@ -214,17 +222,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 
 def _column_types(cls: type, prefix: str) -> Iterator[tuple[str, type]]:
-    hints = typing.get_type_hints(cls)
-    for f in _fields(cls):
-        annotation = hints[f.name]
-        if annotation is MethodParams:
-            continue
-        if _is_config_section(annotation):
-            yield from _column_types(annotation, f"{prefix}{f.name}.")
-        elif typing.get_origin(annotation) is tuple:
-            yield prefix + f.name, str  # stored as JSON text
-        else:
-            yield prefix + f.name, annotation
+    for key, annotation, _ in _leaves(cls, prefix):
+        yield key, str if typing.get_origin(annotation) is tuple else annotation  # tuples: JSON text
 
 
 def config_column_types() -> dict[str, type]:
