@@ -17,10 +17,12 @@ from ray import tune
 from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
+from orchestrator.cluster import check_cluster_offers
 from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
+from orchestrator.tracking_server import check_tracking_server
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
 from search_spaces import SEARCH_SPACES
@@ -105,16 +107,15 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             f"sweep {sweep.name!r} already has results in {paths.root}; choose another --name "
             f"(or `tickets resume {sweep.name}` to finish it)"
         )
-    paths.root.mkdir(parents=True, exist_ok=True)
-    paths.config_file.write_text(yaml.safe_dump({"experiment": to_flat_dict(cfg), "sweep": to_flat_dict(sweep)}))
-
     tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
-    tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
-    spec = RecorderSpec(sweep.name, str(paths.root), tracking_uri, experiment_name(sweep), str(paths.artifacts), parent)
-
-    _init_ray(address)
+    check_tracking_server(tracking_uri)
+    _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        paths.config_file.write_text(yaml.safe_dump({"experiment": to_flat_dict(cfg), "sweep": to_flat_dict(sweep)}))
+        tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
+        spec = RecorderSpec(sweep.name, str(paths.root), tracking_uri, experiment_name(sweep), str(paths.artifacts), parent)
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner(
@@ -159,6 +160,18 @@ def _trial_name(trial: "tune.experiment.Trial") -> str:
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
 
+def _start_ray(address: str | None, sweep: SweepConfig) -> None:
+    """Start a local Ray, or join the cluster at `address` after checking a node can host a trial."""
+    _init_ray(address)
+    if address is None:
+        return
+    try:
+        check_cluster_offers({"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}, address)
+    except ConfigError:
+        ray.shutdown()  # disconnects this driver; the cluster keeps running
+        raise
+
+
 def _init_ray(address: str | None) -> None:
     # Checkpointing every epoch with num_to_keep set forces frequent experiment snapshots; that is
     # intended here (small checkpoints), so Tune's warning about it is noise.
@@ -166,8 +179,8 @@ def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
-    if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", logging_config=logging_config)
+    if address is None:  # "local": a new Ray even where RAY_ADDRESS or `ray start` records a cluster
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", logging_config=logging_config)
     else:
         ray.init(address=address, logging_level="WARNING", logging_config=logging_config)
 
@@ -185,10 +198,11 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     if not tune.Tuner.can_restore(str(experiment_dir)):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
-    tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {})
-    _init_ray(address)
+    check_tracking_server(tracking_uri)
+    _start_ray(address, sweep)
     try:
+        tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
         tuner.fit()

@@ -59,7 +59,10 @@ class MlflowTracker:
     def _experiment(self, experiment_name: str, artifact_root: Path | None) -> str:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+            # A tracking server keeps artifacts in its own store (proxied `mlflow-artifacts:`), so a
+            # driver anywhere can log them; a local store keeps them next to the results.
+            server = self.tracking_uri.startswith(("http://", "https://"))
+            location = artifact_root.resolve().as_uri() if artifact_root is not None and not server else None
             return self.client.create_experiment(
                 experiment_name,
                 artifact_location=location,
