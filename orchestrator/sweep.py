@@ -75,6 +75,11 @@ class SweepSummary:
     front_text: str
 
 
+def storage_root(sweep: SweepConfig, paths: SweepPaths) -> str:
+    """Ray's storage: `sweep.storage_path` (shared: s3://, gs://, an NFS folder) or a folder in the sweep."""
+    return sweep.storage_path.rstrip("/") if sweep.storage_path else str(paths.root / "ray")
+
+
 def experiment_name(sweep: SweepConfig) -> str:
     return f"tickets/{sweep.name}"
 
@@ -129,7 +134,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             ),
             run_config=tune.RunConfig(
                 name=sweep.name,
-                storage_path=sweep.storage_path or str(paths.root / "ray"),
+                storage_path=storage_root(sweep, paths),
                 callbacks=[RecorderCallback(spec)],
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -194,8 +199,8 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
     sweep = load_saved_sweep(paths.root)
     load_saved_experiment(paths.root)
-    experiment_dir = Path(sweep.storage_path or paths.root / "ray") / name
-    if not tune.Tuner.can_restore(str(experiment_dir)):
+    experiment_dir = f"{storage_root(sweep, paths)}/{name}"  # a URI (s3://, gs://) or a folder: no Path()
+    if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
     check_tracking_server(tracking_uri)
@@ -204,7 +209,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
-        tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         tuner.fit()
     finally:
         if address is None:
