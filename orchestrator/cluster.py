@@ -2,19 +2,36 @@
 
 A trial's resources (`sweep.resources`) must fit on ONE node, so the check is per node, not on the
 cluster-wide sum of `ray.cluster_resources()`. An autoscaling cluster may have no GPU worker running
-yet: the node types its autoscaler may still launch count too (Ray Train checks its worker groups
-against the same autoscaler record, `get_max_resources_from_cluster_config`).
+yet: the node types its autoscaler may still launch count too, from the autoscaler's record in the GCS
+(what Ray Train checks its worker groups against) or from the launcher's config that `ray up` leaves
+on the head (`~/ray_bootstrap_config.yaml`, where the driver runs).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import ray
+import yaml
 
 from lottery.errors import ConfigError
 
 # Tune keys "cpu" / "gpu" -> Ray resource names.
 RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}
+BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
+
+
+def launchable_shapes(launcher_config: Path) -> list[dict[str, float]]:
+    """Declared resources of the node types a cluster-launcher config lets the autoscaler start."""
+    path = launcher_config.expanduser()
+    if not path.is_file():
+        return []
+    config = yaml.safe_load(path.read_text()) or {}
+    return [
+        {k: float(v) for k, v in (node_type.get("resources") or {}).items()}
+        for node_type in (config.get("available_node_types") or {}).values()
+        if node_type.get("max_workers", 1) != 0
+    ]
 
 
 def node_shapes() -> list[dict[str, float]]:
@@ -28,7 +45,7 @@ def node_shapes() -> list[dict[str, float]]:
         for group in config.node_group_configs:
             if group.max_count != 0:
                 shapes.append({k: float(v) for k, v in group.resources.items()})
-    return shapes
+    return shapes + launchable_shapes(BOOTSTRAP_CONFIG)
 
 
 def fits(request: Mapping[str, float], shapes: Iterable[Mapping[str, float]]) -> bool:
