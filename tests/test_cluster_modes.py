@@ -17,6 +17,8 @@ import ray
 from orchestrator.sweep import _init_ray
 from tests.cluster_helpers import private_ray_tmpdir, ray_head, sweep_args, tickets_cli, tiny_overrides
 
+pytestmark = pytest.mark.slow  # starts a real `ray start --head`
+
 
 @pytest.fixture(scope="module")
 def head():
@@ -35,7 +37,6 @@ def test_without_address_a_local_ray_starts_despite_ray_address(head: str, monke
         ray.shutdown()
 
 
-@pytest.mark.slow
 def test_plain_sweep_runs_locally_where_a_cluster_is_recorded(head: str, tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = tickets_cli(sweep_args(tiny_overrides(results, "local")), cwd=tmp_path)

@@ -21,6 +21,8 @@ from orchestrator.config import load_configs
 from orchestrator.sweep import run_sweep
 from tests.cluster_helpers import DEMO, free_port, sweep_args, tickets_cli, tiny_overrides
 
+pytestmark = pytest.mark.slow  # a real mlflow server and Ray sweeps
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
@@ -45,16 +47,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                     break
             time.sleep(0.5)
         yield uri, root / "artifacts"
-    finally:
+    finally:  # the server and its workers are one process group
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
-@pytest.mark.slow
 def test_runs_metrics_and_tickets_arrive_through_the_server(server, tmp_path: Path) -> None:
     uri, served_artifacts = server
     cfg, sweep = load_configs(DEMO, tiny_overrides(tmp_path / "results", "served", baselines="[dense]") + [f"sweep.mlflow_uri={uri}"])
