@@ -22,6 +22,7 @@ from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
+from orchestrator.storage_check import check_storage
 from orchestrator.tracking_server import check_tracking_server
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
@@ -114,6 +115,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
         )
     tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
     check_tracking_server(tracking_uri)
+    check_storage(sweep.storage_path)
     _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
@@ -199,6 +201,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
     sweep = load_saved_sweep(paths.root)
     load_saved_experiment(paths.root)
+    check_storage(sweep.storage_path)
     experiment_dir = f"{storage_root(sweep, paths)}/{name}"  # a URI (s3://, gs://) or a folder: no Path()
     if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lottery.errors import ConfigError
 from orchestrator.config import load_configs
 from orchestrator.sweep import resume_sweep, run_sweep
 from tests.cluster_helpers import DEMO, free_port, tiny_overrides
@@ -96,3 +97,11 @@ def test_checkpoints_and_tickets_live_in_s3_and_a_crashed_trial_resumes_from_the
     resumed = resume_sweep(name, results)
     assert len(resumed.trials) == 1 and resumed.trials["status"].item() == "completed"
     assert (summary.paths.root / "trials" / f"{trial_id}.parquet").stat().st_mtime_ns == written
+
+
+def test_a_missing_bucket_stops_the_sweep_before_anything(s3, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    cfg, sweep = load_configs(DEMO, tiny_overrides(results, "nobucket") + ["sweep.storage_path=s3://YOUR-BUCKET/ray"])
+    with pytest.raises(ConfigError, match="bucket 'YOUR-BUCKET' does not exist"):
+        run_sweep(cfg, sweep)
+    assert not results.exists()
