@@ -31,7 +31,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print()
     print(summary.front_text)
     print()
-    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
+    browse = "open it in a browser" if summary.tracking_uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {summary.tracking_uri}"
+    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: {browse})")
     print(f"Parquet: {summary.paths.root / 'trials'}  and  {summary.paths.root / 'epochs'}")
     print(f"Plots:   {summary.paths.plot}  {summary.paths.cost_plot}")
 

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking_server import is_server_uri
+
 TAG_SWEEP = "tickets.sweep"
 TAG_ROLE = "tickets.role"
 TAG_TRIAL = "tickets.trial_id"
@@ -61,8 +63,8 @@ class MlflowTracker:
         if experiment is None:
             # A tracking server keeps artifacts in its own store (proxied `mlflow-artifacts:`), so a
             # driver anywhere can log them; a local store keeps them next to the results.
-            server = self.tracking_uri.startswith(("http://", "https://"))
-            location = artifact_root.resolve().as_uri() if artifact_root is not None and not server else None
+            local = artifact_root is not None and not is_server_uri(self.tracking_uri)
+            location = artifact_root.resolve().as_uri() if local else None
             return self.client.create_experiment(
                 experiment_name,
                 artifact_location=location,
