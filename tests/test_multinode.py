@@ -99,7 +99,7 @@ def test_sweep_on_a_cluster_survives_a_lost_worker(cluster, tmp_path: Path) -> N
     ray_cluster, workers = cluster
     results = tmp_path / "results"
     overrides = tiny_overrides(results, NAME, trials=2, epochs=EPOCHS) + [
-        "method.retrain_epochs=2", "sweep.max_concurrent=2", "sweep.resources.cpu=1", "sweep.resources.gpu=0.5",
+        "method.retrain_epochs=2", "method.eb_queue=5", "sweep.max_concurrent=2", "sweep.resources.cpu=1", "sweep.resources.gpu=0.5",
         "sweep.max_failures=3",
     ]
     removed: list[float] = []
