@@ -32,7 +32,9 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print()
     print(summary.front_text)
     print()
-    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
+    server = summary.tracking_uri.startswith(("http://", "https://"))
+    browse = "open it in a browser" if server else f"mlflow ui --backend-store-uri {summary.tracking_uri}"
+    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: {browse})")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
 

@@ -18,11 +18,14 @@ from lottery.codec import arm_config, to_flat_dict
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.base import check_data_available
+from orchestrator.cluster import check_cluster_offers
 from orchestrator.config import SweepConfig, baseline_overrides, load_sweep_file, save_sweep_file
 from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
+from orchestrator.storage_check import check_storage
 from orchestrator.tracking import MlflowTracker
+from orchestrator.tracking_server import check_tracking_server
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
 from search_spaces import SEARCH_SPACES
@@ -67,16 +70,16 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             f"sweep {sweep.name!r} already has results in {paths.root}; choose another --name "
             f"(or `tickets resume {sweep.name}` to finish it)"
         )
-    paths.root.mkdir(parents=True, exist_ok=True)
-    save_sweep_file(paths.config_file, cfg, sweep)
-
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
-    spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
-
-    _init_ray(address)
+    check_tracking_server(tracking_uri)
+    check_storage(sweep.storage_path)
+    _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        save_sweep_file(paths.config_file, cfg, sweep)
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
+        spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner(
@@ -90,7 +93,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             ),
             run_config=tune.RunConfig(
                 name=sweep.name,
-                storage_path=str(paths.ray_storage(sweep.storage_path)),
+                storage_path=paths.ray_storage(sweep.storage_path),
                 callbacks=[RecorderCallback(spec)],
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -121,6 +124,18 @@ def _trial_name(trial: tune.experiment.Trial) -> str:
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
 
+def _start_ray(address: str | None, sweep: SweepConfig) -> None:
+    """Start a local Ray, or join the cluster at `address` after checking a node can host a trial."""
+    _init_ray(address)
+    if address is None:
+        return
+    try:
+        check_cluster_offers({"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}, address)
+    except ConfigError:
+        ray.shutdown()  # disconnects this driver; the cluster keeps running
+        raise
+
+
 def _init_ray(address: str | None) -> None:
     # Checkpointing every epoch with num_to_keep set forces frequent experiment snapshots; that is
     # intended here (small checkpoints), so Tune's warning about it is noise.
@@ -128,8 +143,9 @@ def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
-    if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, logging_config=logging_config)
+    if address is None:  # "local": a new Ray even where RAY_ADDRESS or `ray start` records a cluster
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+                 logging_config=logging_config)
     else:
         ray.init(address=address, logging_level=logging.WARNING, logging_config=logging_config)
 
@@ -140,14 +156,16 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     if not paths.config_file.exists():
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
     _, sweep = load_sweep_file(paths.config_file)
-    experiment_dir = paths.ray_experiment(sweep.storage_path)
+    check_storage(sweep.storage_path)
+    experiment_dir = paths.ray_experiment(sweep.storage_path)  # a URI (s3://, gs://) or a folder: no Path()
     if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {})
-    _init_ray(address)
+    check_tracking_server(tracking_uri)
+    _start_ray(address, sweep)
     try:
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         tuner.fit()

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking_server import is_server_uri
+
 TAG_SWEEP = "tickets.sweep"
 TAG_ROLE = "tickets.role"
 TAG_TRIAL = "tickets.trial_id"
@@ -56,7 +58,10 @@ class MlflowTracker:
     def _experiment(self, experiment_name: str, artifact_root: Path | None) -> str:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+            # A tracking server keeps artifacts in its own store (proxied `mlflow-artifacts:`), so a
+            # driver anywhere can log them; a local store keeps them next to the results.
+            local = artifact_root is not None and not is_server_uri(self.tracking_uri)
+            location = artifact_root.resolve().as_uri() if artifact_root is not None and local else None
             return self.client.create_experiment(
                 experiment_name,
                 artifact_location=location,
