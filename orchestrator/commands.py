@@ -10,12 +10,12 @@ from orchestrator.config import SweepConfig, load_configs, load_sweep_file
 from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
 
 
-def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:
+def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None, verbose: bool = False) -> int:
     cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
 
     from orchestrator.sweep import run_sweep
 
-    summary = run_sweep(cfg, sweep, address)
+    summary = run_sweep(cfg, sweep, address, verbose)
     _print_summary(summary)
     return 0 if (summary.trials["status"] == "completed").any() else 1
 

@@ -19,6 +19,7 @@ from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.base import check_data_available
 from orchestrator.cluster import check_cluster_offers
+from orchestrator.console import ConsoleReporter
 from orchestrator.config import SweepConfig, baseline_overrides, load_sweep_file, save_sweep_file
 from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
@@ -60,8 +61,9 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
     check_data_available(cfg.data)  # raises DatasetNotFoundError with instructions; loads nothing
 
 
-def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None) -> SweepSummary:
-    """Run the whole sweep and return where everything landed, plus the Pareto front."""
+def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None, verbose: bool = False) -> SweepSummary:
+    """Run the whole sweep and return where everything landed, plus the Pareto front. `verbose`
+    brings back Ray Tune's own progress output; by default one line per trial event is printed."""
     validate_sweep(cfg, sweep)
     paths = SweepLayout.of(sweep.results_dir, sweep.name)
     store = ParquetResults(paths.root)
@@ -94,10 +96,10 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             run_config=tune.RunConfig(
                 name=sweep.name,
                 storage_path=paths.ray_storage(sweep.storage_path),
-                callbacks=[RecorderCallback(spec)],
+                callbacks=[RecorderCallback(spec), _console(cfg, sweep)],
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
+                verbose=1 if verbose else 0,
             ),
         )
         tuner.fit()
@@ -117,6 +119,10 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
             tracker.log_artifact(parent, plot)
     tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False)
     return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text)
+
+
+def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
+    return ConsoleReporter(sweep.num_trials + len(sweep.baselines), sweep.objective_pairs(), to_flat_dict(cfg))
 
 
 def _trial_name(trial: tune.experiment.Trial) -> str:
@@ -140,10 +146,16 @@ def _init_ray(address: str | None) -> None:
     # Checkpointing every epoch with num_to_keep set forces frequent experiment snapshots; that is
     # intended here (small checkpoints), so Tune's warning about it is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's default CSV / JSON / TensorBoard loggers: the results live in Parquet and MLflow instead,
+    # and without them Tune prints no TensorBoard hint.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if ray.is_initialized():
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
     if address is None:  # "local": a new Ray even where RAY_ADDRESS or `ray start` records a cluster
+        # A private, loopback-only Ray of this process: token authentication is off on purpose, said
+        # explicitly so Ray does not warn about it on every start.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
                  logging_config=logging_config)
     else:
