@@ -1,6 +1,7 @@
 """What each CLI command does; imported lazily so `tickets --help` stays fast."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,28 @@ def sweep_command(config: str, overrides: list[str], name: str | None, address: 
 
     summary = run_sweep(cfg, sweep, address, verbose)
     _print_summary(summary)
+    if summary.interrupted:
+        return _interrupted(sweep.name)
     return 0 if (summary.trials["status"] == "completed").any() else 1
+
+
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
+
+
+def _interrupted(name: str) -> int:
+    print(f"interrupted: resume with `tickets resume {name}`", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 def resume_command(name: str, results_dir: Path, address: str | None) -> int:
     from orchestrator.sweep import resume_sweep
 
     summary = resume_sweep(name, results_dir, address)
+    if summary.already_finished:
+        print(f"sweep {name!r} is already finished ({len(summary.trials)} trials recorded); nothing was changed")
+        return 0
     _print_summary(summary)
-    return 0
+    return _interrupted(name) if summary.interrupted else 0
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept lazy)

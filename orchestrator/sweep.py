@@ -5,8 +5,12 @@ bounds, and that the dataset is on disk.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +45,8 @@ class SweepSummary:
     parent_run_id: str
     trials: pd.DataFrame
     front_text: str
+    interrupted: bool = False  # stopped before every trial was recorded (Ctrl-C / SIGTERM): resumable
+    already_finished: bool = False  # `tickets resume` of a sweep that had nothing left to do
 
 
 def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
@@ -102,23 +108,47 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
                 verbose=1 if verbose else 0,
             ),
         )
-        tuner.fit()
+        with _graceful_stop():
+            tuner.fit()
     finally:
         if address is None:
             ray.shutdown()
     return summarize(paths, sweep, tracker, parent, tracking_uri)
 
 
+def expected_trials(sweep: SweepConfig) -> int:
+    return sweep.num_trials + len(sweep.baselines)
+
+
+@contextlib.contextmanager
+def _graceful_stop() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the sweep the same way: Tune's graceful stop (it checkpoints the
+    experiment once more), without Tune's own hint on how to restore it (we print `tickets resume`)."""
+    tune_logger = logging.getLogger("ray.tune.tune")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.CRITICAL)  # its interrupt and restore messages name Tune's API, not ours
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: os.kill(os.getpid(), signal.SIGUSR1)) if main else None
+    try:
+        yield
+    finally:
+        tune_logger.setLevel(level)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str) -> SweepSummary:
-    """Front table, plot on disk and on the parent run; the parent run is closed."""
+    """Front table, plot on disk and on the parent run; the parent run is closed: FINISHED, FAILED
+    (no trial completed) or KILLED when the sweep was stopped before every trial was recorded."""
     trials = ParquetResults(paths.root).read_trials()
+    interrupted = len(trials) < expected_trials(sweep)
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives)
     if not trials.empty:
         for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
-    tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False)
-    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text)
+    tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False, killed=interrupted)
+    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, interrupted=interrupted)
 
 
 def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
@@ -174,13 +204,20 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
     check_tracking_server(tracking_uri)
+    trials = ParquetResults(paths.root).read_trials()
+    if len(trials) >= expected_trials(sweep):  # nothing to do: say so, touch nothing (the parent run stays closed)
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        text = format_front(trials, sweep.objective_pairs())
+        return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
+                            already_finished=True)
     _start_ray(address, sweep)
     try:
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
-        tuner.fit()
+        with _graceful_stop():
+            tuner.fit()
     finally:
         if address is None:
             ray.shutdown()

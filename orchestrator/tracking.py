@@ -123,5 +123,11 @@ class MlflowTracker:
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
 
-    def finish(self, run_id: str, ok: bool = True) -> None:
-        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED if ok else RunStatus.FAILED))
+    def finish(self, run_id: str, ok: bool = True, killed: bool = False) -> None:
+        """FINISHED, FAILED, or KILLED for a sweep stopped by the user (resumable)."""
+        status = RunStatus.KILLED if killed else RunStatus.FINISHED if ok else RunStatus.FAILED
+        self.client.set_terminated(run_id, RunStatus.to_string(status))
+
+    def find_parent(self, sweep: str) -> str | None:
+        """The sweep's parent run, untouched (None if there is none)."""
+        return self._find_run(f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'parent'")
