@@ -65,6 +65,7 @@ class ConsoleReporter(Callback):
             self._print(f"restart {trial.trial_id} from its last checkpoint")
             return
         self.started.add(trial.trial_id)
+        self.last_line[trial.trial_id] = time.monotonic()  # the first progress line comes after epoch_every_s
         flat = trial.config["experiment"]
         self._print(f"start   {trial.trial_id} {flat['method.name']} ({trial.config['arm']}) {self._changed(flat)}".rstrip())
 
@@ -115,7 +116,8 @@ class ConsoleReporter(Callback):
 
     def _status(self, trials: list) -> None:
         finished = len(self.done) + len(self.failed)
-        running = sum(1 for t in trials if getattr(t, "status", "") == "RUNNING")
+        ended = self.done | self.failed
+        running = sum(1 for t in trials if getattr(t, "status", "") == "RUNNING" and t.trial_id not in ended)
         elapsed = time.monotonic() - self.started_at
         left = f", ~{_duration(elapsed / finished * (self.total - finished))} left" if 0 < finished < self.total else ""
         best = ""

@@ -90,6 +90,9 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
         spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
+        # Ray's new console output prints an experiment box and result paths even at verbose 0; the
+        # legacy reporter is silent at 0, and ConsoleReporter prints instead.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -176,9 +179,8 @@ def _init_ray(address: str | None) -> None:
     # Checkpointing every epoch with num_to_keep set forces frequent experiment snapshots; that is
     # intended here (small checkpoints), so Tune's warning about it is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Tune's default CSV / JSON / TensorBoard loggers: the results live in Parquet and MLflow instead,
-    # and without them Tune prints no TensorBoard hint.
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if ray.is_initialized():
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")

@@ -130,5 +130,5 @@ def _error_text(trial: Any) -> str:
 _TUNE_KEYS = {
     "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
     "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
-    "experiment_tag",
+    "experiment_tag", "should_checkpoint",
 }
