@@ -1,6 +1,7 @@
 """What each CLI command does; imported lazily so `tickets --help` stays fast."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -41,6 +42,7 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     from lottery.methods import METHODS
     from lottery.methods.common import prepare_trial
     from lottery.session import LocalSession
+    from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker, default_tracking_uri
@@ -64,6 +66,11 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     )
     try:
         final = METHODS.get(cfg.method.name)().run(cfg, session)
+    except TrialDiverged as diverged:
+        recorder.epoch(trial_id, diverged.metrics)
+        recorder.fail(trial_id, str(diverged))
+        print(f"tickets: trial {trial_id} failed: {diverged}", file=sys.stderr)
+        return 1
     except BaseException as err:
         recorder.fail(trial_id, f"{type(err).__name__}: {err}")
         raise

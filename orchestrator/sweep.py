@@ -18,6 +18,7 @@ from lottery.config import ExperimentConfig, to_flat_dict
 from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
 from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
+from orchestrator.loopback import loopback_only
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
@@ -167,7 +168,8 @@ def _init_ray(address: str | None) -> None:
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
     if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", logging_config=logging_config)
+        with loopback_only():  # a local sweep is not reachable from the network
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", logging_config=logging_config)
     else:
         ray.init(address=address, logging_level="WARNING", logging_config=logging_config)
 

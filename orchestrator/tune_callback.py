@@ -14,7 +14,7 @@ from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import MlflowTracker
 from orchestrator.searcher import FINAL_PREFIX
-from trainables.ticket_trainable import FINAL_FILE, REPORT_KIND, TICKET_SUBDIR
+from trainables.ticket_trainable import DIVERGED, FINAL_FILE, REPORT_KIND, TICKET_SUBDIR
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,14 @@ class RecorderCallback(Callback):
         self.spec = spec
         self.tickets_dir = Path(spec.sweep_dir) / "tickets"
         self.finals: dict[str, dict[str, Any]] = {}
+        self.diverged: dict[str, str] = {}  # trial id -> "diverged at epoch N (...)"
         self._recorder: TrialRecorder | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "tickets_dir": self.tickets_dir, "finals": self.finals, "_recorder": None}
+        return {"spec": self.spec, "tickets_dir": self.tickets_dir, "finals": self.finals, "diverged": self.diverged, "_recorder": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"diverged": {}, **state})  # experiment states pickled before `diverged` existed
 
     @property
     def recorder(self) -> TrialRecorder:
@@ -72,13 +76,18 @@ class RecorderCallback(Callback):
         self._ensure_started(trial)
         kind = result.get(REPORT_KIND)
         if kind == "epoch":
-            metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k != REPORT_KIND}
+            metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k not in (REPORT_KIND, DIVERGED)}
             self.recorder.epoch(trial.trial_id, metrics)
+            if result.get(DIVERGED):
+                self.diverged[trial.trial_id] = str(result[DIVERGED])
         elif kind == "final":
             self.finals[trial.trial_id] = {k[len(FINAL_PREFIX):]: v for k, v in result.items() if k.startswith(FINAL_PREFIX)}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ensure_started(trial)
+        if trial.trial_id in self.diverged:
+            self.recorder.fail(trial.trial_id, self.diverged.pop(trial.trial_id))
+            return
         final = self.finals.pop(trial.trial_id, None)
         ticket = self._copy_ticket(trial)
         if final is None:

@@ -18,12 +18,14 @@ from ray import tune
 
 from lottery.methods import METHODS
 from lottery.session import CHECKPOINT_FILE
+from lottery.training.divergence import TrialDiverged
 from orchestrator.config import experiment_from_flat
 from orchestrator.searcher import FINAL_PREFIX
 
 TICKET_SUBDIR = "ticket"
 FINAL_FILE = "final.json"
 REPORT_KIND = "report_kind"  # "epoch" or "final" in every result
+DIVERGED = "diverged"  # in the last epoch report of a diverged trial: the failure reason
 # Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
 # reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
 CRASH_ONCE_ENV = "TICKETS_CRASH_ONCE"
@@ -63,7 +65,12 @@ class RayTuneSession:
 def ticket_trainable(config: dict[str, Any]) -> None:
     """Run one trial: `config['experiment']` is the flat experiment config chosen by the searcher."""
     cfg = experiment_from_flat(config["experiment"])
-    METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
+    try:
+        METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
+    except TrialDiverged as diverged:
+        # Deterministic, so not raised to Tune (which would retry it max_failures times): the epoch is
+        # reported without a checkpoint, and the driver records the trial failed, Optuna told FAIL.
+        tune.report({**diverged.metrics, REPORT_KIND: "epoch", DIVERGED: str(diverged)})
 
 
 def _maybe_crash(epoch: int) -> None:

@@ -28,6 +28,7 @@ from lottery.pruning.prune_regrow import (
 from lottery.pruning.supernet_shrink import kept_channels, remap_optimizer, shrink, shrunk_blocks, slice_tensors
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, mask_sparsity
 from lottery.ticket import model_from_arch
+from lottery.training.divergence import check_epoch
 from lottery.training.loop import evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 from lottery.training.phase import TRAIN_FLOPS_PER_FORWARD, TrialProgress, restore_rng_state, rng_state
 
@@ -112,6 +113,9 @@ def run_search(
         flops = count_flops(model, shape)
         loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
+        check_epoch(loss, model, {  # before shrinking on NaN gammas
+            "epoch": progress.global_epoch + 1, "phase": "search", "phase_epoch": epoch + 1, "train_loss": loss, "lr": lr,
+        })
 
         keep = kept_channels(model, s.threshold)
         removed = sum(model.path_widths()) - sum(int(i.numel()) for i in keep.values())

@@ -18,6 +18,7 @@ from lottery.data import DataBundle
 from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
 from lottery.methods.base import Session
+from lottery.training.divergence import check_epoch
 from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
@@ -140,6 +141,11 @@ def run_phase(
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen * (1 + attack_passes)
         val_acc = evaluate(model, data.val, device)
         test_acc = evaluate(model, data.test, device)
+        # A diverged trial ends here: before the method's hook (pruning NaN scores) and the checkpoint.
+        check_epoch(loss, model, {
+            "epoch": progress.global_epoch + 1, "phase": phase, "phase_epoch": phase_epoch + 1, "train_loss": loss,
+            "val_accuracy": val_acc, "test_accuracy": test_acc, "lr": lr, "flops": flops, "params": params,
+        })
         extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)
         progress.global_epoch += 1
         progress.wall_time_s += time.perf_counter() - began
