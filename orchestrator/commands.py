@@ -44,16 +44,18 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     from lottery.session import LocalSession
     from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
+    from orchestrator.preflight import check_tracking_uri
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker, default_tracking_uri
 
     cfg, sweep = load_configs(config, overrides)
-    prepare_trial(cfg)  # dataset check before anything is written
     results_dir = Path(sweep.results_dir).resolve()
+    uri = sweep.mlflow_uri or default_tracking_uri(results_dir)
+    check_tracking_uri(uri)
+    prepare_trial(cfg)  # dataset check before anything is written
     root = results_dir / name
     chash = config_hash(cfg)
     trial_id = f"run-{chash}"
-    uri = sweep.mlflow_uri or default_tracking_uri(results_dir)
     tracker = MlflowTracker(uri, f"tickets/{name}", results_dir / "mlartifacts")
     parent = tracker.parent_run(name, {})
     recorder = TrialRecorder(name, ParquetResults(root), tracker, parent)

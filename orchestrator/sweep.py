@@ -19,6 +19,7 @@ from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
 from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
 from orchestrator.loopback import loopback_only
+from orchestrator.preflight import check_tracking_uri
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
@@ -98,8 +99,9 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
 
 def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None) -> SweepSummary:
     """Run the whole sweep and return where everything landed, plus the Pareto front."""
-    validate_sweep(cfg, sweep)
     paths = SweepPaths(Path(sweep.results_dir).resolve(), sweep.name)
+    check_tracking_uri(sweep.mlflow_uri or default_tracking_uri(paths.results_dir))  # seconds, before any write
+    validate_sweep(cfg, sweep)
     store = ParquetResults(paths.root)
     if store.has_results():
         raise ConfigError(
@@ -187,6 +189,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     if not tune.Tuner.can_restore(str(experiment_dir)):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = sweep.mlflow_uri or default_tracking_uri(paths.results_dir)
+    check_tracking_uri(tracking_uri)
     tracker = MlflowTracker(tracking_uri, experiment_name(sweep), artifact_root=paths.artifacts)
     parent = tracker.parent_run(sweep.name, {})
     _init_ray(address)

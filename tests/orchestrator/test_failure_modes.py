@@ -46,3 +46,26 @@ def test_run_with_a_huge_learning_rate_is_recorded_diverged(tmp_path: Path) -> N
     loss = epochs["train_loss"].item()
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1]
     assert math.isfinite(loss) or math.isnan(client.get_metric_history(run.info.run_id, "train_loss")[0].value)
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound once by us, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dead_tracking_server_is_one_line_exit_2_in_seconds_and_writes_nothing(tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    for command in ("sweep", "run"):
+        cwd = tmp_path / command
+        cwd.mkdir()
+        began = time.monotonic()
+        proc = _cli([command, str(DEMO), "--set", f"sweep.mlflow_uri={uri}", "--set", f"sweep.results_dir={cwd / 'results'}"], cwd)
+        elapsed = time.monotonic() - began
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tickets: error: "), proc.stderr
+        assert uri in lines[0] and "sweep.mlflow_uri" in lines[0] and "not reachable" in lines[0]
+        assert elapsed < 15, f"{command} took {elapsed:.1f} s to give up"
+        assert list(cwd.iterdir()) == []  # no results/, sweep.yaml, mlflow.db or data/
