@@ -44,7 +44,7 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     from lottery.session import LocalSession
     from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
-    from orchestrator.preflight import check_tracking_uri
+    from orchestrator.preflight import check_local_machine, check_tracking_uri
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker, default_tracking_uri
 
@@ -52,6 +52,7 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     results_dir = Path(sweep.results_dir).resolve()
     uri = sweep.mlflow_uri or default_tracking_uri(results_dir)
     check_tracking_uri(uri)
+    check_local_machine(cfg.train.device)
     prepare_trial(cfg)  # dataset check before anything is written
     root = results_dir / name
     chash = config_hash(cfg)

@@ -5,6 +5,7 @@ tracebacks); one short request up front turns that into a single clear error lin
 """
 from __future__ import annotations
 
+import math
 import os
 import urllib.error
 import urllib.parse
@@ -53,3 +54,50 @@ def _check_sqlite(uri: str) -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write the MLflow store {str(path)!r}: {str(folder)!r} is not a writable folder")
+
+
+def check_device(device: str, gpus_per_trial: float | None = None) -> None:
+    """The requested device can exist where trials run.
+
+    `gpus_per_trial` None: in-process (`tickets run`). In a Ray sweep a trial sees only the GPUs it
+    asked for (Ray sets CUDA_VISIBLE_DEVICES, empty for a trial asking none), numbered from 0.
+    """
+    index = _cuda_index(device)
+    if index is None or gpus_per_trial is None:
+        return
+    if gpus_per_trial <= 0:
+        raise ConfigError(
+            f"train.device={device!r} needs sweep.resources.gpu > 0 (Ray hides GPUs from trials that ask for none); "
+            "set sweep.resources.gpu (e.g. 1 or 0.5) or train.device=auto"
+        )
+    visible = max(1, math.ceil(gpus_per_trial))
+    if index >= visible:
+        raise ConfigError(
+            f"train.device={device!r}: a trial sees only its own {visible} GPU(s), numbered from 0; valid: cuda, cuda:0"
+            + (f"..cuda:{visible - 1}" if visible > 1 else "")
+        )
+
+
+def check_local_machine(device: str, gpus_per_trial: float | None = None, cpus_per_trial: float | None = None) -> None:
+    """This machine has the requested GPU (in-process runs, local sweeps) and the per-trial resources a
+    local Ray needs to schedule a trial (otherwise Tune waits forever for a trial it cannot place)."""
+    import torch  # lazy: keeps this module light for the URI probe
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = _cuda_index(device)
+    if index is not None and count == 0:
+        raise ConfigError(f"train.device={device!r} but this machine has no CUDA GPU (torch sees none); valid: auto, cpu")
+    if index is not None and gpus_per_trial is None and index >= count:
+        raise ConfigError(f"train.device={device!r} but this machine has {count} GPU(s); valid: cuda:0..cuda:{count - 1}, auto, cpu")
+    if gpus_per_trial is not None and gpus_per_trial > count:
+        raise ConfigError(f"sweep.resources.gpu={gpus_per_trial:g} but this machine has {count} GPU(s); valid: 0..{count}")
+    cpus = os.cpu_count() or 1
+    if cpus_per_trial is not None and cpus_per_trial > cpus:
+        raise ConfigError(f"sweep.resources.cpu={cpus_per_trial:g} but this machine has {cpus} CPU(s); valid: a number in (0, {cpus}]")
+
+
+def _cuda_index(device: str) -> int | None:
+    """None for cpu / auto, else the CUDA index ('cuda' is 0)."""
+    if not device.startswith("cuda"):
+        return None
+    return int(device.partition(":")[2] or 0)

@@ -19,7 +19,7 @@ from lottery.errors import ConfigError
 from lottery.methods.common import prepare_trial
 from orchestrator.config import SweepConfig, baseline_overrides, with_overrides
 from orchestrator.loopback import loopback_only
-from orchestrator.preflight import check_tracking_uri
+from orchestrator.preflight import check_device, check_local_machine, check_tracking_uri
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.tracking import MlflowTracker, default_tracking_uri
@@ -101,6 +101,9 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
     """Run the whole sweep and return where everything landed, plus the Pareto front."""
     paths = SweepPaths(Path(sweep.results_dir).resolve(), sweep.name)
     check_tracking_uri(sweep.mlflow_uri or default_tracking_uri(paths.results_dir))  # seconds, before any write
+    check_device(cfg.train.device, sweep.resources.gpu)
+    if address is None:
+        check_local_machine(cfg.train.device, sweep.resources.gpu, sweep.resources.cpu)
     validate_sweep(cfg, sweep)
     store = ParquetResults(paths.root)
     if store.has_results():
