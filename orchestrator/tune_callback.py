@@ -9,6 +9,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from lottery.damaged import warn_damaged
 from orchestrator.config import experiment_from_flat
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
@@ -102,17 +103,25 @@ class RecorderCallback(Callback):
         self.recorder.fail(trial.trial_id, _error_text(trial))
 
     def _copy_ticket(self, trial: Any) -> Path | None:
+        """The trial's ticket folder under the sweep; a trial already recorded complete keeps the copy
+        it has (a replayed trial never deletes and re-copies a finished ticket)."""
+        target = self.tickets_dir / trial.trial_id
+        if self.recorder.trials[trial.trial_id].completed_row is not None:
+            return target if target.is_dir() else None
         checkpoint = trial.checkpoint
         if checkpoint is None:
             return None
-        target = self.tickets_dir / trial.trial_id
         with checkpoint.as_directory() as folder:
             source = Path(folder) / TICKET_SUBDIR
             if not source.is_dir():
                 return None
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(source, target)
+            try:
+                shutil.copytree(source, target)
+            except OSError as err:
+                warn_damaged("ticket", source, err, f"trial {trial.trial_id} is recorded without its ticket")
+                return None
         return target
 
     def _final_from_checkpoint(self, trial: Any) -> dict[str, Any] | None:
@@ -121,7 +130,13 @@ class RecorderCallback(Callback):
             return None
         with checkpoint.as_directory() as folder:
             path = Path(folder) / FINAL_FILE
-            return json.loads(path.read_text()) if path.exists() else None
+            if not path.exists():
+                return None
+            try:
+                return json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                warn_damaged("final report", path, err, f"trial {trial.trial_id} is recorded failed")
+                return None
 
 
 def _error_text(trial: Any) -> str:

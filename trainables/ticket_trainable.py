@@ -17,7 +17,7 @@ import torch
 from ray import tune
 
 from lottery.methods import METHODS
-from lottery.session import CHECKPOINT_FILE
+from lottery.session import CHECKPOINT_FILE, load_checkpoint
 from lottery.training.divergence import TrialDiverged
 from orchestrator.config import experiment_from_flat
 from orchestrator.searcher import FINAL_PREFIX
@@ -43,7 +43,7 @@ class RayTuneSession:
             return None
         with checkpoint.as_directory() as folder:
             path = Path(folder) / CHECKPOINT_FILE
-            return torch.load(path, weights_only=True) if path.exists() else None
+            return load_checkpoint(path) if path.exists() else None
 
     def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
         self._last_state = state
