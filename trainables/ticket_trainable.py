@@ -64,6 +64,8 @@ class RayTuneSession:
 
 def ticket_trainable(config: dict[str, Any]) -> None:
     """Run one trial: `config['experiment']` is the flat experiment config chosen by the searcher."""
+    if _replay_recorded_final(config):
+        return
     cfg = experiment_from_flat(config["experiment"])
     try:
         METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
@@ -71,6 +73,23 @@ def ticket_trainable(config: dict[str, Any]) -> None:
         # Deterministic, so not raised to Tune (which would retry it max_failures times): the epoch is
         # reported without a checkpoint, and the driver records the trial failed, Optuna told FAIL.
         tune.report({**diverged.metrics, REPORT_KIND: "epoch", DIVERGED: str(diverged)})
+
+
+def _replay_recorded_final(config: dict[str, Any]) -> bool:
+    """A trial the sweep's Parquet already records as completed is not trained again: Tune replays
+    trials that finished after its last experiment snapshot, and the project's own record decides.
+    Its final metrics are re-reported (no checkpoint) so the driver's searcher and callback close it."""
+    sweep_dir = config.get("sweep_dir")
+    if not sweep_dir:
+        return False
+    from orchestrator.parquet_store import ParquetResults  # lazy: pandas/pyarrow only here
+
+    row = ParquetResults(Path(sweep_dir)).read_trial(tune.get_context().get_trial_id())
+    if row is None or row.get("status") != "completed":
+        return False
+    final = {FINAL_PREFIX + k: v for k, v in row.items() if isinstance(v, (int, float)) and "." not in k}
+    tune.report({**final, REPORT_KIND: "final"})
+    return True
 
 
 def _maybe_crash(epoch: int) -> None:
