@@ -8,10 +8,12 @@ import yaml
 
 from lottery.errors import ConfigError
 from orchestrator.config import SweepConfig, config_hash, experiment_from_flat, load_configs, unflatten, build
+from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
 def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:
     cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # a dead server: one line in seconds, before heavy imports
 
     from orchestrator.sweep import run_sweep
 
@@ -39,20 +41,20 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
     """One experiment in-process; checkpointed by config hash, so re-running it trains nothing twice."""
+    cfg, sweep = load_configs(config, overrides)
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # before MLflow's import and its minutes of retries
+    check_local_machine(cfg.train.device)
+
     from lottery.methods import METHODS
     from lottery.methods.common import prepare_trial
     from lottery.session import LocalSession
     from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
-    from orchestrator.preflight import check_local_machine, check_tracking_uri
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker, default_tracking_uri
 
-    cfg, sweep = load_configs(config, overrides)
     results_dir = Path(sweep.results_dir).resolve()
     uri = sweep.mlflow_uri or default_tracking_uri(results_dir)
-    check_tracking_uri(uri)
-    check_local_machine(cfg.train.device)
     prepare_trial(cfg)  # dataset check before anything is written
     root = results_dir / name
     chash = config_hash(cfg)

@@ -17,6 +17,12 @@ from lottery.errors import ConfigError
 PROBE_TIMEOUT_S = 5.0
 
 
+def check_sweep_tracking(mlflow_uri: str, results_dir: str | Path) -> None:
+    """check_tracking_uri on `sweep.mlflow_uri`, or on the default SQLite store under `results_dir`
+    (the same path as orchestrator.tracking.default_tracking_uri, without importing MLflow)."""
+    check_tracking_uri(mlflow_uri or f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}")
+
+
 def check_tracking_uri(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """Raise ConfigError unless `uri` looks usable: an HTTP(S) server answers, or a SQLite file's
     folder can be created and written. Writes nothing."""
