@@ -9,10 +9,12 @@ from lottery.errors import ConfigError
 from lottery.codec import config_hash
 from orchestrator.config import SweepConfig, load_configs, load_sweep_file
 from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
+from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
 def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None, verbose: bool = False) -> int:
     cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # a dead server: one line in seconds, before heavy imports
 
     from orchestrator.sweep import run_sweep
 
@@ -55,14 +57,18 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
     """One experiment in-process; checkpointed by config hash, so re-running it trains nothing twice."""
+    cfg, sweep = load_configs(config, overrides)
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # before MLflow's import and its minutes of retries
+    check_local_machine(cfg.train.device)
+
     from lottery.methods import METHODS
     from lottery.methods.base import check_data_available
     from lottery.session import LocalSession
+    from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker
 
-    cfg, sweep = load_configs(config, overrides)
     check_data_available(cfg.data)  # before anything is written
     layout = SweepLayout.of(sweep.results_dir, name)
     chash = config_hash(cfg)
@@ -86,6 +92,11 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     )
     try:
         final = METHODS.get(cfg.method.name)().run(cfg, session)
+    except TrialDiverged as diverged:
+        recorder.epoch(trial_id, diverged.metrics)
+        recorder.fail(trial_id, str(diverged))
+        print(f"tickets: trial {trial_id} failed: {diverged}", file=sys.stderr)
+        return 1
     except BaseException as err:
         recorder.fail(trial_id, f"{type(err).__name__}: {err}")
         raise

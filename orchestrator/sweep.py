@@ -26,11 +26,12 @@ from orchestrator.cluster import check_cluster_offers
 from orchestrator.console import ConsoleReporter
 from orchestrator.config import SweepConfig, baseline_overrides, load_sweep_file, save_sweep_file
 from orchestrator.layout import SweepLayout
+from orchestrator.loopback import loopback_only
+from orchestrator.preflight import check_device, check_local_machine, check_tracking_uri
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.storage_check import check_storage
 from orchestrator.tracking import MlflowTracker
-from orchestrator.tracking_server import check_tracking_server
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
 from search_spaces import SEARCH_SPACES
@@ -70,8 +71,12 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
 def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None, verbose: bool = False) -> SweepSummary:
     """Run the whole sweep and return where everything landed, plus the Pareto front. `verbose`
     brings back Ray Tune's own progress output; by default one line per trial event is printed."""
-    validate_sweep(cfg, sweep)
     paths = SweepLayout.of(sweep.results_dir, sweep.name)
+    check_tracking_uri(paths.tracking_uri(sweep.mlflow_uri))  # seconds, before any write
+    check_device(cfg.train.device, sweep.resources.gpu)
+    if address is None:
+        check_local_machine(cfg.train.device, sweep.resources.gpu, sweep.resources.cpu)
+    validate_sweep(cfg, sweep)
     store = ParquetResults(paths.root)
     if store.has_results():
         raise ConfigError(
@@ -79,7 +84,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             f"(or `tickets resume {sweep.name}` to finish it)"
         )
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    check_tracking_server(tracking_uri)
+    check_tracking_uri(tracking_uri)
     check_storage(sweep.storage_path)
     _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
@@ -188,8 +193,9 @@ def _init_ray(address: str | None) -> None:
         # A private, loopback-only Ray of this process: token authentication is off on purpose, said
         # explicitly so Ray does not warn about it on every start.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
-                 logging_config=logging_config)
+        with loopback_only():  # a local sweep is not reachable from the network
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+                     logging_config=logging_config)
     else:
         ray.init(address=address, logging_level=logging.WARNING, logging_config=logging_config)
 
@@ -205,7 +211,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    check_tracking_server(tracking_uri)
+    check_tracking_uri(tracking_uri)
     trials = ParquetResults(paths.root).read_trials()
     if len(trials) >= expected_trials(sweep):  # nothing to do: say so, touch nothing (the parent run stays closed)
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)

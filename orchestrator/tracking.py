@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking_server import is_server_uri
+from orchestrator.preflight import is_server_uri
 
 TAG_SWEEP = "tickets.sweep"
 TAG_ROLE = "tickets.role"
@@ -104,13 +103,10 @@ class MlflowTracker:
             self.client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int) -> None:
-        """Numeric, finite values only (MLflow stores floats; NaN would poison charts)."""
+        """Numeric values only, non-finite ones included: a NaN training loss is the record of a
+        diverged trial, not noise to hide (MLflow stores NaN as NaN and +-inf as +-float max)."""
         now = int(time.time() * 1000)
-        batch = [
-            Metric(k, float(v), now, step)
-            for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
-        ]
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
         for i in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[i : i + 1000])
 

@@ -40,6 +40,7 @@ from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, mask_s
 from lottery.ticket import model_from_arch, save_ticket
 from lottery.training.bn_recalibration import DEFAULT_BATCHES, recalibrate_bn
 from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress, clone_state
+from lottery.training.divergence import check_epoch
 from lottery.training.loop import evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 from lottery.training.phase import TRAIN_FLOPS_PER_FORWARD, restore_rng_state, rng_state, run_phase
 from lottery.training.record import epoch_record
@@ -264,6 +265,9 @@ def run_search(
         flops = count_flops(model, shape)
         loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
+        check_epoch(loss, model, {  # before shrinking on NaN gammas
+            "epoch": progress.global_epoch + 1, "phase": "search", "phase_epoch": epoch + 1, "train_loss": loss, "lr": lr,
+        })
 
         keep = kept_channels(model, s.threshold)
         removed = sum(model.path_widths()) - sum(int(i.numel()) for i in keep.values())
