@@ -11,6 +11,9 @@ from lottery.config import TrainConfig
 
 AfterBackward = Callable[[nn.Module], None]
 
+# Per-epoch loss sums are kept in float64 on the device (as the former Python float sum was).
+_ACCUMULATOR_DTYPE = torch.float64
+
 
 class Perturb(Protocol):
     """Replaces a training batch's inputs (adversarial training); `passes`: forward+backward passes it
@@ -60,9 +63,12 @@ def train_one_epoch(
 
     `after_backward` may edit gradients (regularisers); `after_step` may edit weights (masks);
     `perturb` replaces each batch's inputs before the step (adversarial training).
+    The loss sum stays on the device and is read once after the loop: a `.item()` per step would
+    make the host wait for the GPU every step (about 15 % of a CIFAR step on an H100).
     """
     model.train()
-    total_loss, seen = 0.0, 0
+    total_loss: torch.Tensor | None = None
+    seen = 0
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if perturb is not None:
@@ -75,18 +81,21 @@ def train_one_epoch(
         optimizer.step()
         if after_step is not None:
             after_step(model)
-        total_loss += loss.item() * y.numel()
+        batch_loss = loss.detach().to(_ACCUMULATOR_DTYPE) * y.numel()
+        total_loss = batch_loss if total_loss is None else total_loss + batch_loss
         seen += y.numel()
-    return total_loss / max(seen, 1), seen
+    return (float(total_loss.item()) if total_loss is not None else 0.0) / max(seen, 1), seen
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Top-1 accuracy in [0, 1]."""
     model.eval()
-    correct, total = 0, 0
+    correct: torch.Tensor | None = None
+    total = 0
     for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        correct += int((model(x).argmax(dim=1) == y).sum().item())
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        hits = (model(x).argmax(dim=1) == y).sum()
+        correct = hits if correct is None else correct + hits
         total += y.numel()
-    return correct / max(total, 1)
+    return (int(correct.item()) if correct is not None else 0) / max(total, 1)
