@@ -31,12 +31,13 @@ def prepare_trial(cfg: ExperimentConfig) -> tuple[DataBundle, torch.device]:
     """Seed, pin the thread count (trials share cores) and load the data split."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.train.threads)
-    return load_data(cfg.data, cfg.seed), resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device)
+    return load_data(cfg.data, cfg.seed, device=device), device
 
 
-def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None) -> DataBundle:
+def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None, device: torch.device | str = "cpu") -> DataBundle:
     """The split `d` describes; `name` swaps in another dataset (spec) with the same options, e.g. a
-    transfer target 'digits[5-9]' loaded like the source."""
+    transfer target 'digits[5-9]' loaded like the source. In-memory splits live on `device`."""
     return load_dataset(
         name if name is not None else d.name,
         data_root=d.data_root,
@@ -48,6 +49,8 @@ def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None) -> Data
         path=d.path,
         num_workers=d.num_workers,
         shuffle_seed=shuffle_seed,
+        device=str(device),
+        resident_max_mb=d.resident_max_mb,
     )
 
 
