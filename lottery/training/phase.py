@@ -19,6 +19,7 @@ from lottery.measure import count_flops, count_nonzero_params, count_params, cou
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
 from lottery.methods.base import Session
 from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
+from lottery.training.speed import StepOptions, configure_backend, prepare_model
 
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
 EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], bool]]
@@ -105,6 +106,9 @@ def run_phase(
     passes per sample are added to the training FLOPs.
     """
     model.to(device)
+    step_opts = StepOptions.from_train(cfg.train, device)
+    configure_backend(device)
+    prepare_model(model, step_opts)
     optimizer = make_optimizer(model, cfg.train)
     start = 0
     if resume is not None:
@@ -120,6 +124,7 @@ def run_phase(
     sparse_metrics: dict[str, Any] = {}
     input_shape = (data.in_channels, data.input_size, data.input_size)
     if masks is not None:
+        masks = {k: v.to(device) for k, v in masks.items()}  # no host-to-device copy per step
         check_weight_masks(model, masks)
         apply_weight_masks_(model, masks)
         fixed_masks = masks
@@ -135,11 +140,11 @@ def run_phase(
         began = time.perf_counter()
         lr = lr_at(cfg.train, phase_epoch, epochs)
         set_lr(optimizer, lr)
-        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, perturb)
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, perturb, step_opts)
         attack_passes = perturb.passes if perturb is not None else 0
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen * (1 + attack_passes)
-        val_acc = evaluate(model, data.val, device)
-        test_acc = evaluate(model, data.test, device)
+        val_acc = evaluate(model, data.val, device, step_opts)
+        test_acc = evaluate(model, data.test, device, step_opts)
         extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)
         progress.global_epoch += 1
         progress.wall_time_s += time.perf_counter() - began
