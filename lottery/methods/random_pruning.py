@@ -40,10 +40,11 @@ def resumed_masks(resume: dict[str, Any] | None) -> WeightMasks | None:
 
 
 def channel_ticket(model: nn.Module, scores: list[torch.Tensor], sparsity: float, skip_first_conv: bool,
-                   shape: tuple[int, int, int]) -> tuple[nn.Module, list[torch.Tensor]]:
-    """Keep the best-scoring channels of each prunable BN and cut the rest out physically."""
+                   shape: tuple[int, int, int], round_to: int = 1) -> tuple[nn.Module, list[torch.Tensor]]:
+    """Keep the best-scoring channels of each prunable BN (counts rounded to multiples of `round_to`)
+    and cut the rest out physically."""
     keep_all = fed_by_first_conv(model, shape) if skip_first_conv else None
-    masks = layerwise_channel_mask(scores, sparsity, keep_all)
+    masks = layerwise_channel_mask(scores, sparsity, keep_all, round_to)
     return prune_channels(model, masks, shape), masks
 
 
@@ -57,9 +58,12 @@ class RandomParams(MethodParams):
     pattern: str = "unstructured"
     skip_first_conv: bool = False
     skip_classifier: bool = True
+    round_to: int = 1  # pattern=channel: kept channels per layer rounded to a multiple of N (1 = off)
 
     def __post_init__(self) -> None:
         check_pruning_params(self.sparsity, self.pattern)
+        _require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
+
 
 
 @METHODS.register("random", help="random pruning at init (layer-wise weights or channels), then train: the control arm")
@@ -81,7 +85,7 @@ class RandomPruning:
             else:
                 dense = build_model(cfg, data)
                 model, channel_masks = channel_ticket(dense, random_channel_scores(dense, cfg.seed), p.sparsity,
-                                                      p.skip_first_conv, shape)
+                                                      p.skip_first_conv, shape, p.round_to)
                 progress.method_state["channels_kept"] = kept_fraction(channel_masks)
         else:
             model = build_model(cfg, data)

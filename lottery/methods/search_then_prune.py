@@ -73,7 +73,7 @@ class SearchThenPrune:
         progress = resume_progress(resume)
         ticket, masks, later = None, None, resume
         if resume is None or resume["phase"] == "search":
-            settings = SearchSettings(search_epochs(cfg), p.rho, p.rho_warmup_epochs, p.shrink_threshold)
+            settings = SearchSettings(search_epochs(cfg), p.rho, p.rho_warmup_epochs, p.shrink_threshold, round_to=p.round_to)
             search = run_search(model=build_model(cfg, data), s=settings, cfg=cfg, data=data,  # type: ignore[arg-type]
                                 device=device, session=session, progress=progress, resume=resume)
             ticket = search.model

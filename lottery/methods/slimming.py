@@ -32,11 +32,13 @@ class SlimmingParams(MethodParams):
     prune_ratio: float = 0.5
     bn_l1: float = 1e-4
     retrain_epochs: int = 0
+    round_to: int = 1  # kept channels per layer rounded to a multiple of N (torch-pruning's round_to; 1 = off)
 
     def __post_init__(self) -> None:
         _require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
         _require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
         _require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        _require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
 
 
 @METHODS.register("slimming", help="Network Slimming: BN-L1 training, prune channels at the end, fine-tune")
@@ -64,7 +66,7 @@ class Slimming:
             phase="search", model=dense, epochs=cfg.train.epochs, cfg=cfg, data=data, device=device,
             session=session, progress=progress, resume=resume, after_backward=bn_l1_hook(p.bn_l1),
         )
-        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio)
+        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio, p.round_to)
         ticket = prune_channels(search.model, masks, input_shape(data))
         progress.method_state.update(
             search_epochs=search.epochs_run,

@@ -45,6 +45,7 @@ class SearchSettings:
     prune_interval: int = 1
     target_sparsity: float = 0.0
     regrow: bool = True
+    round_to: int = 1  # shrunk path widths rounded to a multiple of N (1 = off)
 
 
 @dataclass
@@ -113,7 +114,7 @@ def run_search(
         loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
 
-        keep = kept_channels(model, s.threshold)
+        keep = kept_channels(model, s.threshold, s.round_to)
         removed = sum(model.path_widths()) - sum(int(i.numel()) for i in keep.values())
         if removed:
             blocks = shrunk_blocks(keep, model)

@@ -49,6 +49,7 @@ class SupernetSearchParams(MethodParams):
     retrain_epochs: int = 2
     transfer_dataset: str = ""
     transfer_epochs: int = 3
+    round_to: int = 1  # shrunk path widths rounded to a multiple of N (torch-pruning's round_to; 1 = off)
 
     def __post_init__(self) -> None:
         _require(0.0 < self.target_sparsity < 1.0, "method.target_sparsity", self.target_sparsity, "a number in (0, 1)")
@@ -58,6 +59,7 @@ class SupernetSearchParams(MethodParams):
         _require(self.search_epochs >= 0, "method.search_epochs", self.search_epochs, "an integer >= 0 (0 = train.epochs)")
         _require(self.retrain_epochs >= 1, "method.retrain_epochs", self.retrain_epochs, "an integer >= 1")
         _require(self.transfer_epochs >= 1, "method.transfer_epochs", self.transfer_epochs, "an integer >= 1")
+        _require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ class SuperTickets:
         ticket, masks, later = None, None, resume
         if resume is None or resume["phase"] == "search":
             settings = SearchSettings(search_epochs(cfg), p.rho, p.rho_warmup_epochs, p.shrink_threshold,
-                                      p.prune_interval, p.target_sparsity, p.regrow)
+                                      p.prune_interval, p.target_sparsity, p.regrow, p.round_to)
             search = run_search(model=model, s=settings, cfg=cfg, data=data, device=device, session=session,
                                 progress=progress, resume=resume)
             ticket, masks, later = search.model, search.masks, None
