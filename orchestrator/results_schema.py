@@ -102,6 +102,16 @@ FINAL_METRIC_FIELDS = [
     pa.field("channels_k3", pa.int64()),
     pa.field("channels_k5", pa.int64()),
     pa.field("channels_k7", pa.int64()),
+    # --- GPU speed (issue 11; lottery/latency.py, trainables/placement.py): inference latency of the final
+    # ticket on the trial's device (median ms per forward pass, interleaved repetitions) at batch 1 and
+    # 256, the speed-up over the unpruned model at 256 (timed side by side), the device it was timed on;
+    # the device the trial trained on and the GPU ids Ray assigned it (JSON text, "[]" without GPUs) ---
+    pa.field("latency_ms", pa.float64()),
+    pa.field("latency_ms_b256", pa.float64()),
+    pa.field("latency_speedup_b256", pa.float64()),
+    pa.field("latency_device", pa.string()),
+    pa.field("train_device", pa.string()),
+    pa.field("ray_gpu_ids", pa.string()),
 ]
 
 TRIAL_STATUS_FIELDS = [

@@ -20,6 +20,7 @@ from lottery.methods import METHODS
 from lottery.session import CHECKPOINT_FILE
 from orchestrator.config import experiment_from_flat
 from orchestrator.searcher import FINAL_PREFIX
+from trainables.placement import placement
 
 TICKET_SUBDIR = "ticket"
 FINAL_FILE = "final.json"
@@ -51,6 +52,7 @@ class RayTuneSession:
         _maybe_crash(int(metrics["epoch"]))
 
     def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
+        metrics = {**metrics, **placement()}
         with tempfile.TemporaryDirectory(prefix="tickets-final-") as folder:
             shutil.copytree(ticket_dir, Path(folder) / TICKET_SUBDIR)
             (Path(folder) / FINAL_FILE).write_text(json.dumps(metrics, default=str))

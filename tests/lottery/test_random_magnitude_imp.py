@@ -25,6 +25,7 @@ from lottery.session import LocalSession
 from lottery.ticket import load_ticket, load_ticket_masks
 from lottery.training.loop import evaluate, make_optimizer, train_one_epoch
 from lottery.training.phase import TrialProgress
+from lottery.latency import TIMING_METRICS
 
 SHAPE = (3, 8, 8)
 BATCHES = 4  # synthetic: 256 train samples / batch 64
@@ -32,7 +33,7 @@ VGG_LAYERS = {"features.0.weight": 216, "features.4.weight": 1152, "features.8.w
 VGG_PRUNABLE = sum(VGG_LAYERS.values())  # 3672
 VGG_DENSE_FLOPS = 83072
 RESNET_DENSE_FLOPS = 108160
-TIMING_KEYS = {"wall_time_s"}
+TIMING_KEYS = TIMING_METRICS  # measured: wall time and latency
 
 
 def cfg(params: MethodParams, epochs: int = 2, model: str = "vgg_tiny", seed: int = 0) -> ExperimentConfig:
