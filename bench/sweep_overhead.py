@@ -36,16 +36,20 @@ def run(smoke: bool) -> list[dict[str, Any]]:
         # (dense compute plus a mask), so every swept trial costs what the single run costs.
         common = ["method.name=random", f"train.epochs={epochs}", f"sweep.results_dir={results}"]
         sets = lambda extra: [a for o in common + extra for a in ("--set", o)]  # noqa: E731
-        run_s = _cli(["run", config, "--name", "single", *sets([])], Path(tmp))
+        # run, sweep, run: the single run is timed before and after the sweep (its mean is the
+        # reference), so a load change on a shared machine weighs on both sides alike.
+        run_before = _cli(["run", config, "--name", "single", *sets([])], Path(tmp))
         sweep_s = _cli(["sweep", config, "--name", "swept", *sets([
             "sweep.search_space=random", f"sweep.num_trials={trials}", "sweep.max_concurrent=1", "sweep.baselines=[]",
             "sweep.sampler=random",
         ])], Path(tmp))
+        run_after = _cli(["run", config, "--name", "single2", *sets([])], Path(tmp))
+        run_s = (run_before + run_after) / 2
         in_trial = pd.read_parquet(results / "swept" / "trials")["wall_time_s"]
-        single = pd.read_parquet(results / "single" / "trials")["wall_time_s"]
+        single = pd.concat([pd.read_parquet(results / n / "trials")["wall_time_s"] for n in ("single", "single2")])
     per_trial = sweep_s / trials
     return [{
-        "epochs": epochs, "trials": trials, "run_wall_s": run_s, "sweep_wall_s": sweep_s, "sweep_per_trial_s": per_trial,
+        "epochs": epochs, "trials": trials, "run_wall_s": run_s, "run_wall_s_before_after": [run_before, run_after], "sweep_wall_s": sweep_s, "sweep_per_trial_s": per_trial,
         "overhead_ratio": per_trial / run_s,
         "in_trial_training_s_sweep": float(in_trial.median()), "in_trial_training_s_run": float(single.median()),
         "in_trial_ratio": float(in_trial.median() / single.median()),

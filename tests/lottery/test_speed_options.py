@@ -81,6 +81,7 @@ def test_weight_masks_stay_zero_under_bf16_channels_last() -> None:
         assert torch.all(state["model"][name][~mask.bool()] == 0), name
 
 
+@pytest.mark.slow  # inductor builds kernels on first use: tens of seconds on 2 cores
 def test_compile_trains_and_matches_eager() -> None:
     began = time.perf_counter()
     try:
