@@ -28,5 +28,9 @@ lint: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Speed figures (issue 11), not part of `make test`: bench/results/<machine>-<date>.json and a table.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf results .pytest_cache

@@ -32,9 +32,12 @@ class DataConfig:
     split_seed: int = 0
     augment: bool = True
     num_workers: int = 0
+    # On-disk datasets (CIFAR) whose decoded size is at most this many MiB live on the training device.
+    resident_max_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "data.batch_size", self.batch_size, "an integer >= 1")
+        require(self.resident_max_mb >= 0, "data.resident_max_mb", self.resident_max_mb, "a number of MiB >= 0 (0: never)")
         require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "a number in [0, 1)")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
         require(0 <= self.split_seed < MAX_SEED, "data.split_seed", self.split_seed, f"an integer in [0, {MAX_SEED})")
@@ -63,6 +66,11 @@ class TrainConfig:
     lr_gamma: float = 0.1
     device: str = "auto"
     threads: int = 1
+    # Step speed (lottery/training/speed.py); the defaults are plain fp32 eager, as before.
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile of the training forward
+    cuda_graph: bool = False  # capture the whole step as a CUDA graph (CUDA only)
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
@@ -83,6 +91,13 @@ class TrainConfig:
             "auto, cpu, cuda, cuda:N",
         )
         require(self.threads >= 1, "train.threads", self.threads, "an integer >= 1")
+        require(self.precision in ("fp32", "bf16"), "train.precision", self.precision, "fp32, bf16")
+        require(
+            not (self.cuda_graph and self.device == "cpu"),
+            "train.cuda_graph",
+            self.cuda_graph,
+            "false with train.device=cpu (a CUDA graph needs a GPU; with device auto it is ignored on a CPU)",
+        )
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,16 @@ COMMON_FINAL_COLUMNS: Columns = columns(
     ("epochs_trained", int, "global epochs trained over all phases (the fidelity)"),
     ("train_flops_total", float, "training FLOPs over all phases"),
     ("wall_time_s", float, "seconds of training"),
+    # inference latency of the final ticket on the trial's device (lottery/latency.py): median ms per
+    # forward pass at batch 1 and 256 (interleaved repetitions), the speed-up over the unpruned model
+    # at 256 timed side by side, and the device it was timed on
+    ("latency_ms", float, "median ms per forward pass of the ticket at batch 1"),
+    ("latency_ms_b256", float, "median ms per forward pass of the ticket at batch 256"),
+    ("latency_speedup_b256", float, "unpruned model's latency / the ticket's, batch 256"),
+    ("latency_device", str, "the device the latency was measured on"),
+    # where the trial ran (ray_gpu_ids: trainables/placement.py, absent for `tickets run`)
+    ("train_device", str, "the device the trial trained on"),
+    ("ray_gpu_ids", str, "JSON list of the GPU ids Ray assigned the trial ('[]' without GPUs)"),
 )
 
 

@@ -20,6 +20,7 @@ from lottery.methods import METHODS
 from lottery.session import CHECKPOINT_FILE, load_checkpoint
 from lottery.codec import experiment_from_flat
 from lottery.training.divergence import TrialDiverged
+from trainables.placement import placement
 from trainables.protocol import DIVERGED, FINAL_FILE, RECORD_FILE, TICKET_SUBDIR, epoch_result, final_result
 # Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
 # reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
@@ -48,6 +49,7 @@ class RayTuneSession:
         _maybe_crash(int(metrics["epoch"]))
 
     def report_final(self, metrics: dict[str, Any], ticket_dir: Path) -> None:
+        metrics = {**metrics, **placement()}
         with tempfile.TemporaryDirectory(prefix="tickets-final-") as folder:
             shutil.copytree(ticket_dir, Path(folder) / TICKET_SUBDIR)
             (Path(folder) / FINAL_FILE).write_text(json.dumps(metrics, default=str))

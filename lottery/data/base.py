@@ -28,6 +28,8 @@ class LoadOptions:
     num_workers: int = 0
     shuffle_seed: int = 0
     classes: tuple[int, ...] = ()  # keep only these classes, relabelled 0..k-1 in this order; () = all
+    device: str = "cpu"  # where device-resident splits live (the trial's training device)
+    resident_max_mb: float = 1024.0  # decoded size up to which an on-disk dataset is held on the device
 
     def validate(self) -> None:
         """Raise ConfigError naming any out-of-range value."""
@@ -37,6 +39,8 @@ class LoadOptions:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be an integer >= 0, got {self.num_workers!r}")
+        if isinstance(self.resident_max_mb, bool) or not isinstance(self.resident_max_mb, (int, float)) or self.resident_max_mb < 0:
+            raise ConfigError(f"data.resident_max_mb must be a number >= 0, got {self.resident_max_mb!r}")
         if len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"dataset class list {list(self.classes)} repeats a class")
 

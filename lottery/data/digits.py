@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection, stratified_split
-from lottery.data.tensor_loader import TensorBatches, random_shift
+from lottery.data.device_loader import Augment, DeviceBatches
 
 DIGITS_TEST_FRACTION = 0.2
 
@@ -42,21 +42,22 @@ def _digits(opts: LoadOptions, invert: bool) -> DataBundle:
 
     mean = float(images[train_idx].mean())
     std = float(images[train_idx].std())
-    x = torch.from_numpy((images - mean) / std).unsqueeze(1)  # (N, 1, 8, 8)
+    x = torch.from_numpy(images).unsqueeze(1)  # raw (N, 1, 8, 8); normalised per batch on the device
     y = torch.from_numpy(labels)
 
-    def part(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        t = torch.from_numpy(idx)
-        return x[t], y[t]
-
-    # Pad with the normalised background (raw 0, or 1 inverted), so shifted-in pixels look like blank paper.
+    # Shift by up to 1 px, padding with the background (raw 0, or 1 inverted) so shifted-in pixels look
+    # like blank paper; no flip (digits are not mirror-symmetric).
     background = 1.0 if invert else 0.0
-    shift = random_shift(1, fill=(background - mean) / std) if opts.augment else None
-    bs = opts.batch_size
+    shift = Augment(pad=1, flip=False, fill=background) if opts.augment else None
+    def part(idx: np.ndarray, shuffle: bool = False, seed: int = 0, augment: Augment | None = None) -> DeviceBatches:
+        t = torch.from_numpy(idx)
+        return DeviceBatches(x[t], y[t], opts.batch_size, mean=(mean,), std=(std,), device=opts.device,
+                             shuffle=shuffle, seed=seed, augment=augment)
+
     return DataBundle(
-        train=TensorBatches(*part(train_idx), bs, shuffle=True, seed=opts.shuffle_seed, transform=shift),
-        val=TensorBatches(*part(val_idx), bs),
-        test=TensorBatches(*part(test_idx), bs),
+        train=part(train_idx, shuffle=True, seed=opts.shuffle_seed, augment=shift),
+        val=part(val_idx),
+        test=part(test_idx),
         in_channels=1,
         num_classes=num_classes,
         input_size=8,

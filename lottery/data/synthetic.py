@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from lottery.data.base import DATASETS, DataBundle, LoadOptions, class_selection
-from lottery.data.tensor_loader import TensorBatches
+from lottery.data.device_loader import DeviceBatches
 
 SYNTH_SIZES = (256, 64, 64)  # train, val, test
 SYNTH_SHAPE = (3, 8, 8)
@@ -36,11 +36,11 @@ def load_synthetic(opts: LoadOptions) -> DataBundle:
             selected.append((px[idx], torch.from_numpy(relabel)[py[idx]]))
         parts, num_classes = selected, len(opts.classes)
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
-    bs = opts.batch_size
+    bs, dev = opts.batch_size, opts.device
     return DataBundle(
-        train=TensorBatches(x_tr, y_tr, bs, shuffle=True, seed=opts.shuffle_seed),
-        val=TensorBatches(x_va, y_va, bs),
-        test=TensorBatches(x_te, y_te, bs),
+        train=DeviceBatches(x_tr, y_tr, bs, shuffle=True, seed=opts.shuffle_seed, device=dev),
+        val=DeviceBatches(x_va, y_va, bs, device=dev),
+        test=DeviceBatches(x_te, y_te, bs, device=dev),
         in_channels=SYNTH_SHAPE[0],
         num_classes=num_classes,
         input_size=SYNTH_SHAPE[1],

@@ -2,6 +2,11 @@
 
 A missing dataset is a DatasetNotFoundError that names the path and the fix, never a
 silent download: downloads only happen when the config says `data.download=true`.
+
+CIFAR is decoded once by torchvision and, when its decoded uint8 size is at most
+`data.resident_max_mb`, held on the training device (lottery.data.device_loader: crop, flip and
+normalisation batched there); above that, and always for ImageFolder (images of any size decoded
+from files: too large to hold, and resized per image), a DataLoader with `data.num_workers` streams it.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, availability_check, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
+from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, DataBundle, LoadOptions, availability_check, class_selection, loader_kwargs, stratified_split
+from lottery.data.device_loader import Augment, DeviceBatches
 from lottery.errors import DatasetNotFoundError
 
 CIFAR_STATS = {
@@ -86,19 +92,48 @@ def _load_cifar(name: str, opts: LoadOptions) -> DataBundle:
         ) from exc
 
     mean, std = CIFAR_STATS[name]
+    train_idx, val_idx, relabel = _split_train(train_base, opts, name)
+    test_idx = _selected(test_base, opts, name)[0]
+    num_classes = len(opts.classes or train_base.classes)
+
+    def bundle(train: Any, val: Any, test: Any) -> DataBundle:
+        return DataBundle(train=train, val=val, test=test, in_channels=3, num_classes=num_classes, input_size=32,
+                          num_train=len(train_idx), mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0))
+
+    decoded_mb = (len(train_base.data) + len(test_base.data)) * 3 * 32 * 32 / 2**20
+    if decoded_mb <= opts.resident_max_mb:
+        return bundle(*_resident_cifar(train_base, test_base, train_idx, val_idx, test_idx, relabel, opts, mean, std))
+
     normalize = [T.ToTensor(), T.Normalize(mean, std)]
     plain = T.Compose(normalize)
     train_tf = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), *normalize]) if opts.augment else plain
 
-    train_idx, val_idx, relabel = _split_train(train_base, opts, name)
     train_ds = TransformedSubset(train_base, train_idx, train_tf, relabel)
     val_ds = TransformedSubset(train_base, val_idx, plain, relabel)
-    test_ds = TransformedSubset(test_base, _selected(test_base, opts, name)[0], plain, relabel)
-    train, val, test = _make_loaders(train_ds, val_ds, test_ds, opts)
-    return DataBundle(
-        train=train, val=val, test=test, in_channels=3, num_classes=len(opts.classes or train_base.classes),
-        input_size=32, num_train=len(train_ds), mean=tuple(mean), std=tuple(std), pixel_range=(0.0, 1.0),
-    )
+    test_ds = TransformedSubset(test_base, test_idx, plain, relabel)
+    return bundle(*_make_loaders(train_ds, val_ds, test_ds, opts))
+
+
+def _resident_cifar(
+    train_base: Any, test_base: Any, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray,
+    relabel: Optional[np.ndarray], opts: LoadOptions, mean: Sequence[float], std: Sequence[float],
+) -> tuple[DeviceBatches, DeviceBatches, DeviceBatches]:
+    """The same splits as the DataLoader path, as uint8 NCHW tensors on `opts.device`; same augmentation
+    (pad 4 with black, random 32x32 crop, horizontal flip) and normalisation, batched on the device."""
+
+    def split(base: Any, idx: np.ndarray, **kw: Any) -> DeviceBatches:
+        raw = torch.from_numpy(np.ascontiguousarray(base.data[idx])).permute(0, 3, 1, 2)  # NHWC -> NCHW
+        labels = np.asarray(base.targets)[idx]
+        if relabel is not None:
+            labels = relabel[labels]
+        return DeviceBatches(
+            raw, torch.as_tensor(labels, dtype=torch.long), opts.batch_size, mean=mean, std=std,
+            pixel_scale=1.0 / 255.0, device=opts.device, **kw,
+        )
+
+    augment = Augment(pad=4, flip=True, fill=0.0) if opts.augment else None
+    return (split(train_base, train_idx, shuffle=True, seed=opts.shuffle_seed, augment=augment),
+            split(train_base, val_idx), split(test_base, test_idx))
 
 
 @DATASETS.register("cifar10", help="CIFAR-10 via torchvision (3x32x32, 10 classes)")

@@ -32,13 +32,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None) -> DataBundle:
+def load_data(d: DataConfig, shuffle_seed: int, name: str | None = None, device: torch.device | str = "cpu") -> DataBundle:
     """The split `d` describes; `name` swaps in another dataset (spec) with the same options, e.g. a
-    transfer target 'digits[5-9]' loaded like the source."""
+    transfer target 'digits[5-9]' loaded like the source. In-memory splits live on `device`."""
     return load_dataset(
         name if name is not None else d.name,
         data_root=d.data_root, download=d.download, batch_size=d.batch_size, val_fraction=d.val_fraction,
         split_seed=d.split_seed, augment=d.augment, path=d.path, num_workers=d.num_workers, shuffle_seed=shuffle_seed,
+        device=str(device), resident_max_mb=d.resident_max_mb,
     )
 
 
@@ -66,10 +67,11 @@ def start_trial(cfg: ExperimentConfig, params: P, session: Session) -> Trial[P]:
     """Seed, pin the thread count (trials share cores), load the data split, read the resume state."""
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.train.threads)
-    data = load_data(cfg.data, cfg.seed)
+    device = resolve_device(cfg.train.device)
+    data = load_data(cfg.data, cfg.seed, device=device)
     resume = resumed(session.resume_state())
     progress = resume.progress if resume is not None else TrialProgress()
-    return Trial(cfg, params, session, data, resolve_device(cfg.train.device), resume, progress)
+    return Trial(cfg, params, session, data, device, resume, progress)
 
 
 class TicketMethod(Generic[P]):

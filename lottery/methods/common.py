@@ -10,6 +10,7 @@ from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle
+from lottery.latency import ticket_latency
 from lottery.measure import count_flops, count_nonzero_params, count_params, count_sparse_flops
 from lottery.methods.base import P, Trial
 from lottery.models import create_model
@@ -73,6 +74,9 @@ def finish_trial(
         "epochs_trained": progress.global_epoch,
         "train_flops_total": progress.train_flops,
         "wall_time_s": progress.wall_time_s,
+        # measured on the trial's device once the ticket is final (lottery/latency.py)
+        **ticket_latency(model, dense_model, shape, next(model.parameters()).device),
+        "train_device": str(next(model.parameters()).device),
         **extra,
     }
     with tempfile.TemporaryDirectory(prefix="ticket-") as tmp:

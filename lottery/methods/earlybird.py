@@ -41,6 +41,7 @@ class EarlyBirdParams(MethodParams):
     max_search_epochs: int = 0
     retrain_epochs: int = 0
     retrain_init: str = "continue"
+    round_to: int = 1  # kept channels per layer rounded to a multiple of N (torch-pruning's round_to; 1 = off)
 
     def __post_init__(self) -> None:
         require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
@@ -50,6 +51,7 @@ class EarlyBirdParams(MethodParams):
         require(self.max_search_epochs >= 0, "method.max_search_epochs", self.max_search_epochs, "an integer >= 0")
         require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
         require(self.retrain_init in RETRAIN_INITS, "method.retrain_init", self.retrain_init, ", ".join(RETRAIN_INITS))
+        require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
 
 
 @METHODS.register("earlybird", help="Early-Bird tickets: BN-gamma channel mask, mask-distance detector, retrain the ticket")
@@ -78,12 +80,12 @@ class EarlyBird(TicketMethod[EarlyBirdParams]):
         p, cfg, data, device, resume = trial.params, trial.cfg, trial.data, trial.device, trial.resume
         detector = EarlyBirdDetector(p.eb_queue, p.eb_epsilon)
         if resume is None:
-            detector.push(flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio)))  # the mask at init
+            detector.push(flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio, p.round_to)))  # the mask at init
         else:
             detector.load_state_dict(resume.extra["detector"])
 
         def on_epoch_end(model: nn.Module, epoch: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
-            fired = detector.push(flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio)))
+            fired = detector.push(flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio, p.round_to)))
             return {"mask_distance": detector.max_distance(), "eb_drawn": fired}, {"detector": detector.state_dict()}, fired
 
         search = run_phase(
@@ -91,7 +93,7 @@ class EarlyBird(TicketMethod[EarlyBirdParams]):
             device=device, session=trial.session, progress=trial.progress, resume=resume,
             after_backward=bn_l1_hook(p.bn_l1), on_epoch_end=on_epoch_end,
         )
-        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio)
+        masks = global_channel_mask(bn_scores(search.model), p.prune_ratio, p.round_to)
         ticket = prune_channels(search.model, masks, input_shape(data))
         accuracy_before_retrain = evaluate(ticket, data.val, device)
         if p.retrain_init == "reinit":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lottery.config import MethodParams
+from lottery.config import MethodParams, require
 from lottery.methods.base import METHODS, TicketMethod, Trial
 from lottery.methods.common import build_model, finish_trial, input_shape
 from lottery.pruning.channel_mask import kept_fraction
@@ -31,9 +31,12 @@ class RandomParams(MethodParams):
     pattern: str = "unstructured"
     skip_first_conv: bool = False
     skip_classifier: bool = True
+    round_to: int = 1  # pattern=channel: kept channels per layer rounded to a multiple of N (1 = off)
 
     def __post_init__(self) -> None:
         check_pruning_params(self.sparsity, self.pattern)
+        require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
+
 
 
 @METHODS.register("random", help="random pruning at init (layer-wise weights or channels), then train: the control arm")
@@ -53,7 +56,7 @@ class RandomPruning(TicketMethod[RandomParams]):
             else:
                 dense = build_model(cfg, data)
                 model, channel_masks = channel_ticket(dense, random_channel_scores(dense, cfg.seed), p.sparsity,
-                                                      p.skip_first_conv, input_shape(data))
+                                                       p.skip_first_conv, input_shape(data), p.round_to)
                 trial.progress.method_state["channels_kept"] = kept_fraction(channel_masks)
         else:
             model = build_model(cfg, data)

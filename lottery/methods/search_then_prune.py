@@ -81,7 +81,7 @@ class SearchThenPrune(TicketMethod[SearchThenPruneParams]):
             if not isinstance(model, SuperNet):
                 raise ConfigError(f"model {cfg.model.name!r} is not a supernet")
             settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold,
-                                      bn_batches=p.bn_recalibration_batches)
+                                      bn_batches=p.bn_recalibration_batches, round_to=p.round_to)
             search = run_search(model=model, s=settings, cfg=cfg, data=data, device=device, session=trial.session,
                                 progress=trial.progress, resume=resume)
             ticket = search.model

@@ -32,11 +32,13 @@ class SlimmingParams(MethodParams):
     prune_ratio: float = 0.5
     bn_l1: float = 1e-4
     retrain_epochs: int = 0
+    round_to: int = 1  # kept channels per layer rounded to a multiple of N (torch-pruning's round_to; 1 = off)
 
     def __post_init__(self) -> None:
         require(0.0 < self.prune_ratio < 1.0, "method.prune_ratio", self.prune_ratio, "a number in (0, 1)")
         require(self.bn_l1 >= 0, "method.bn_l1", self.bn_l1, "a number >= 0")
         require(self.retrain_epochs >= 0, "method.retrain_epochs", self.retrain_epochs, "an integer >= 0")
+        require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
 
 
 @METHODS.register("slimming", help="Network Slimming: BN-L1 training, prune channels at the end, fine-tune")
@@ -59,7 +61,7 @@ class Slimming(TicketMethod[SlimmingParams]):
             device=trial.device, session=trial.session, progress=trial.progress, resume=trial.resume,
             after_backward=bn_l1_hook(trial.params.bn_l1),
         )
-        masks = global_channel_mask(bn_scores(search.model), trial.params.prune_ratio)
+        masks = global_channel_mask(bn_scores(search.model), trial.params.prune_ratio, trial.params.round_to)
         ticket = prune_channels(search.model, masks, input_shape(trial.data))
         trial.progress.method_state.update(
             search_epochs=search.epochs_run,

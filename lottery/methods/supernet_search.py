@@ -66,6 +66,7 @@ class SupernetSearchParams(MethodParams):
     transfer_dataset: str = ""
     transfer_epochs: int = 3
     bn_recalibration_batches: int = DEFAULT_BATCHES
+    round_to: int = 1  # shrunk path widths rounded to a multiple of N (torch-pruning's round_to; 1 = off)
 
     def __post_init__(self) -> None:
         require(0.0 < self.target_sparsity < 1.0, "method.target_sparsity", self.target_sparsity, "a number in (0, 1)")
@@ -77,6 +78,7 @@ class SupernetSearchParams(MethodParams):
         require(self.transfer_epochs >= 1, "method.transfer_epochs", self.transfer_epochs, "an integer >= 1")
         require(self.bn_recalibration_batches >= 0, "method.bn_recalibration_batches", self.bn_recalibration_batches,
                 "an integer >= 0 (training batches to re-estimate BN statistics on after each cut; 0 = off)")
+        require(self.round_to >= 1, "method.round_to", self.round_to, "an integer >= 1 (1 = no rounding; 8 suits GPUs)")
 
 
 SP = TypeVar("SP", bound=SupernetSearchParams)
@@ -183,6 +185,7 @@ class SearchSettings:
     regrow: bool = True
     ramp_fraction: float = 1.0
     bn_batches: int = 0
+    round_to: int = 1  # shrunk path widths rounded to a multiple of N (1 = off)
 
 
 @dataclass
@@ -269,7 +272,7 @@ def run_search(
             "epoch": progress.global_epoch + 1, "phase": "search", "phase_epoch": epoch + 1, "train_loss": loss, "lr": lr,
         })
 
-        keep = kept_channels(model, s.threshold)
+        keep = kept_channels(model, s.threshold, s.round_to)
         removed = sum(model.path_widths()) - sum(int(i.numel()) for i in keep.values())
         if removed:
             blocks = shrunk_blocks(keep, model)

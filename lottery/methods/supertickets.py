@@ -59,7 +59,8 @@ class SuperTickets(TicketMethod[SuperTicketsParams]):
         ticket, masks, later = None, None, resume
         if resume is None or resume.phase == "search":
             settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold,
-                                      p.prune_interval, p.target_sparsity, p.regrow, p.sparsity_ramp, p.bn_recalibration_batches)
+                                      p.prune_interval, p.target_sparsity, p.regrow, p.sparsity_ramp, p.bn_recalibration_batches,
+                                      p.round_to)
             search = run_search(model=model, s=settings, cfg=cfg, data=trial.data, device=trial.device,
                                 session=trial.session, progress=trial.progress, resume=resume)
             ticket, masks, later = search.model, search.masks, None

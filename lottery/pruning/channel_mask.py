@@ -18,11 +18,39 @@ def bn_scores(model: nn.Module) -> list[torch.Tensor]:
     return [bn.weight.detach().abs().cpu().clone() for bn in prunable_bns(model)]
 
 
-def global_channel_mask(scores: list[torch.Tensor], prune_ratio: float) -> list[torch.Tensor]:
+def rounded_width(kept: int, full: int, round_to: int) -> int:
+    """Channels a layer keeps after hardware rounding, with torch-pruning's `round_to` semantics:
+    rounded down to a multiple of `round_to`, but never below `round_to` (a layer is not emptied)
+    and never above the layer's full width (a layer kept whole, or narrower than N, stays as is)."""
+    if round_to <= 1 or kept >= full:
+        return kept
+    return min(full, max(round_to, kept - kept % round_to))
+
+
+def round_masks(masks: list[torch.Tensor], scores: list[torch.Tensor], round_to: int) -> list[torch.Tensor]:
+    """Each layer's mask re-drawn as its top-k channels by score, k = rounded_width(kept, n, round_to):
+    GPU kernels run fastest on channel counts that are multiples of 8 (tensor-core tiles)."""
+    if round_to <= 1:
+        return masks
+    out = []
+    for mask, layer_scores in zip(masks, scores):
+        kept, full = int(mask.sum()), mask.numel()
+        k = rounded_width(kept, full, round_to)
+        if k == kept:
+            out.append(mask)
+            continue
+        new = torch.zeros(full, dtype=torch.bool)
+        new[torch.argsort(layer_scores.float().cpu(), descending=True, stable=True)[:k]] = True
+        out.append(new)
+    return out
+
+
+def global_channel_mask(scores: list[torch.Tensor], prune_ratio: float, round_to: int = 1) -> list[torch.Tensor]:
     """Keep channels whose score exceeds the global threshold sorted[int(total * p)].
 
     This is the Early-Bird / Network-Slimming rule. A layer whose channels would all go keeps its
-    single best channel, so no layer is ever emptied.
+    single best channel, so no layer is ever emptied. `round_to` N > 1 then rounds every layer's
+    kept count (round_masks), so the ticket removes about, not exactly, the fraction p.
     """
     if not 0.0 < prune_ratio < 1.0:
         raise ConfigError(f"invalid prune ratio {prune_ratio!r}; valid: a number in (0, 1)")
@@ -34,7 +62,7 @@ def global_channel_mask(scores: list[torch.Tensor], prune_ratio: float) -> list[
         if not keep.any():
             keep[layer_scores.argmax()] = True
         masks.append(keep)
-    return masks
+    return round_masks(masks, scores, round_to)
 
 
 def flatten_mask(masks: list[torch.Tensor]) -> torch.Tensor:

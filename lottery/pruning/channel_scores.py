@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lottery.errors import ConfigError, PruningError
-from lottery.pruning.channel_mask import prunable_bns
+from lottery.pruning.channel_mask import prunable_bns, round_masks
 
 
 @torch.no_grad()
@@ -74,11 +74,13 @@ def fed_by_first_conv(model: nn.Module, input_shape: tuple[int, ...]) -> list[bo
     return [conv is first for conv in bn_producers(model, input_shape)]
 
 
-def layerwise_channel_mask(scores: list[torch.Tensor], sparsity: float, keep_all: list[bool] | None = None) -> list[torch.Tensor]:
+def layerwise_channel_mask(
+    scores: list[torch.Tensor], sparsity: float, keep_all: list[bool] | None = None, round_to: int = 1
+) -> list[torch.Tensor]:
     """Keep the max(1, round((1 - s) * n_l)) highest-scoring channels of each layer l.
 
     Ties are broken by position (stable sort), so equal scores never draw by chance. Layers with
-    `keep_all[l]` set keep every channel.
+    `keep_all[l]` set keep every channel. `round_to` N > 1 rounds each count (channel_mask.round_masks).
     """
     if not 0.0 <= sparsity < 1.0:
         raise ConfigError(f"invalid sparsity {sparsity!r}; valid: a number in [0, 1)")
@@ -89,4 +91,4 @@ def layerwise_channel_mask(scores: list[torch.Tensor], sparsity: float, keep_all
         mask = torch.zeros(n, dtype=torch.bool)
         mask[torch.argsort(layer.float().cpu(), descending=True, stable=True)[:keep]] = True
         masks.append(mask)
-    return masks
+    return round_masks(masks, scores, round_to)

@@ -18,8 +18,9 @@ def check_pruning_params(sparsity: float, pattern: str) -> None:
 
 
 def channel_ticket(model: nn.Module, scores: list[torch.Tensor], sparsity: float, skip_first_conv: bool,
-                   shape: tuple[int, int, int]) -> tuple[nn.Module, list[torch.Tensor]]:
-    """Keep the best-scoring channels of each prunable BN and cut the rest out physically."""
+                   shape: tuple[int, int, int], round_to: int = 1) -> tuple[nn.Module, list[torch.Tensor]]:
+    """Keep the best-scoring channels of each prunable BN (counts rounded to multiples of `round_to`)
+    and cut the rest out physically."""
     keep_all = fed_by_first_conv(model, shape) if skip_first_conv else None
-    masks = layerwise_channel_mask(scores, sparsity, keep_all)
+    masks = layerwise_channel_mask(scores, sparsity, keep_all, round_to)
     return prune_channels(model, masks, shape), masks

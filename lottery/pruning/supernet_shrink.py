@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lottery.errors import PruningError
+from lottery.pruning.channel_mask import rounded_width
 from lottery.models.supernet import PATHS, SuperNet
 from lottery.ticket import model_from_arch
 
@@ -23,14 +24,19 @@ Keep = dict[str, torch.Tensor]  # path prefix 'blocks.i.paths.kX' -> kept channe
 Plan = dict[str, tuple[int, torch.Tensor]]  # tensor name -> (dim, kept indices)
 
 
-def kept_channels(model: SuperNet, threshold: float) -> Keep:
+def kept_channels(model: SuperNet, threshold: float, round_to: int = 1) -> Keep:
     """Channels with |gamma| > threshold per present path; a block that would lose every channel
-    keeps its single largest |gamma| (the >= 1 channel per block rule)."""
+    keeps its single largest |gamma| (the >= 1 channel per block rule). `round_to` N > 1 rounds each
+    surviving path's count as torch-pruning does (channel_mask.rounded_width), keeping the largest |gamma|."""
     keep: Keep = {}
     for i, block in enumerate(model.super_blocks()):
         gammas = {p: path.dw_bn.weight.detach().abs().cpu() for p, path in block.present_paths().items()}
         for p, g in gammas.items():
-            keep[f"blocks.{i}.paths.{p}"] = torch.nonzero(g > threshold).flatten()
+            idx = torch.nonzero(g > threshold).flatten()
+            k = rounded_width(idx.numel(), g.numel(), round_to) if idx.numel() else 0
+            if k != idx.numel():
+                idx = torch.sort(torch.argsort(g, descending=True, stable=True)[:k]).values
+            keep[f"blocks.{i}.paths.{p}"] = idx
         if all(keep[f"blocks.{i}.paths.{p}"].numel() == 0 for p in gammas):
             best = max(gammas, key=lambda p: float(gammas[p].max()))
             keep[f"blocks.{i}.paths.{best}"] = gammas[best].argmax().reshape(1)

@@ -24,6 +24,7 @@ from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress
 from lottery.training.divergence import check_epoch
 from lottery.training.record import epoch_record
 from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
+from lottery.training.speed import StepOptions, configure_backend, prepare_model
 
 # (model, phase_epoch) -> (extra metrics, extra state to checkpoint, stop the phase now?)
 EpochHook = Callable[[nn.Module, int], tuple[dict[str, Any], dict[str, Any], bool]]
@@ -89,6 +90,9 @@ def run_phase(
     passes per sample are added to the training FLOPs.
     """
     model.to(device)
+    step_opts = StepOptions.from_train(cfg.train, device)
+    configure_backend(device)
+    prepare_model(model, step_opts)
     optimizer = make_optimizer(model, cfg.train)
     start = 0
     if resume is not None:
@@ -104,6 +108,7 @@ def run_phase(
     sparse_flops: int | None = None
     input_shape = (data.in_channels, data.input_size, data.input_size)
     if masks is not None:
+        masks = {k: v.to(device) for k, v in masks.items()}  # no host-to-device copy per step
         check_weight_masks(model, masks)
         apply_weight_masks_(model, masks)
         fixed_masks = masks
@@ -116,11 +121,11 @@ def run_phase(
         began = time.perf_counter()
         lr = lr_at(cfg.train, phase_epoch, epochs)
         set_lr(optimizer, lr)
-        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, perturb)
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, perturb, step_opts)
         attack_passes = perturb.passes if perturb is not None else 0
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen * (1 + attack_passes)
-        val_acc = evaluate(model, data.val, device)
-        test_acc = evaluate(model, data.test, device)
+        val_acc = evaluate(model, data.val, device, step_opts)
+        test_acc = evaluate(model, data.test, device, step_opts)
         # A diverged trial ends here: before the method's hook (pruning NaN scores) and the checkpoint.
         check_epoch(loss, model, {
             "epoch": progress.global_epoch + 1, "phase": phase, "phase_epoch": phase_epoch + 1, "train_loss": loss,

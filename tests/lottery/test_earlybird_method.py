@@ -15,13 +15,14 @@ from lottery.methods.earlybird import EarlyBirdParams
 from lottery.models import create_model
 from lottery.session import CHECKPOINT_FILE, LocalSession
 from lottery.ticket import load_ticket
+from lottery.latency import TIMING_METRICS
 from crashing_session import Crash, CrashingSession
 
 EPOCHS = 6
 N_TRAIN = 256  # synthetic train split
 SHAPE = (3, 8, 8)
 DENSE_FLOPS = 83072  # vgg_tiny on 3x8x8, 4 classes (see test_channel_surgery)
-TIMING_KEYS = {"wall_time_s"}
+TIMING_KEYS = TIMING_METRICS  # measured: wall time and latency
 
 
 def cfg(seed: int = 0, epochs: int = EPOCHS, **method: Any) -> ExperimentConfig:

@@ -28,6 +28,7 @@ from lottery.ticket import load_ticket, load_ticket_masks
 from lottery.training.loop import evaluate, make_optimizer, train_one_epoch
 from lottery.training.checkpoint import TrialProgress
 from lottery.data import DataBundle
+from lottery.latency import TIMING_METRICS
 
 SHAPE = (3, 8, 8)
 BATCHES = 4  # synthetic: 256 train samples / batch 64
@@ -35,7 +36,7 @@ VGG_LAYERS = {"features.0.weight": 216, "features.4.weight": 1152, "features.8.w
 VGG_PRUNABLE = sum(VGG_LAYERS.values())  # 3672
 VGG_DENSE_FLOPS = 83072
 RESNET_DENSE_FLOPS = 108160
-TIMING_KEYS = {"wall_time_s"}
+TIMING_KEYS = TIMING_METRICS  # measured: wall time and latency
 
 
 def prepare(config: ExperimentConfig) -> tuple[DataBundle, torch.device]:

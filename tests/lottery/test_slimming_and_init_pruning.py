@@ -25,6 +25,7 @@ from lottery.pruning.init_scores import (
 from lottery.pruning.weight_mask import global_topk_masks, prunable_weights
 from lottery.session import LocalSession
 from lottery.ticket import load_ticket, load_ticket_masks
+from lottery.latency import TIMING_METRICS
 from search_spaces import SEARCH_SPACES, FloatRange
 from crashing_session import Crash, CrashingSession
 
@@ -32,7 +33,7 @@ SHAPE = (3, 8, 8)
 DENSE_FLOPS, DENSE_PARAMS = 83072, 3820  # vgg_tiny on 3x8x8, 4 classes
 # vgg_tiny convs 3->8->16->16 (3x3), the Linear 16->4 is skipped by default
 CONV_WEIGHTS = 8 * 3 * 9 + 16 * 8 * 9 + 16 * 16 * 9  # 216 + 1152 + 2304 = 3672
-TIMING_KEYS = {"wall_time_s"}
+TIMING_KEYS = TIMING_METRICS  # measured: wall time and latency
 
 
 def cfg(method: MethodParams, epochs: int = 3, seed: int = 0) -> ExperimentConfig:

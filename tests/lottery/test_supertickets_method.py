@@ -19,6 +19,7 @@ from lottery.pruning.prune_regrow import conv_weights
 from lottery.pruning.weight_mask import mask_sparsity
 from lottery.session import LocalSession
 from lottery.ticket import WEIGHTS_FILE, load_ticket, load_ticket_masks, model_from_arch
+from lottery.latency import TIMING_METRICS
 from crashing_session import Crash, CrashingSession
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +138,7 @@ def test_resume_mid_search_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         run(config(), CrashingSession(3, checkpoint_dir=tmp_path))  # after the epoch that shrank 42 channels
     resumed = LocalSession(checkpoint_dir=tmp_path)
     again = run(config(), resumed)
-    strip = lambda d: {k: v for k, v in d.items() if k != "wall_time_s"}  # noqa: E731
+    strip = lambda d: {k: v for k, v in d.items() if k not in TIMING_METRICS}  # noqa: E731
     assert [strip(e) for e in resumed.epochs] == [strip(e) for e in whole.epochs[3:]]
     assert strip(again) == strip(final)
 
@@ -171,6 +172,6 @@ def test_resume_in_the_transfer_phase_equals_an_uninterrupted_run(tmp_path: Path
         run(cfg, CrashingSession(k, checkpoint_dir=tmp_path))
     resumed = LocalSession(checkpoint_dir=tmp_path)
     again = run(cfg, resumed)
-    strip = lambda d: {key: v for key, v in d.items() if key != "wall_time_s"}  # noqa: E731
+    strip = lambda d: {key: v for key, v in d.items() if key not in TIMING_METRICS}  # noqa: E731
     assert [strip(e) for e in resumed.epochs] == [strip(e) for e in whole.epochs[k:]]
     assert strip(again) == strip(final)

@@ -1,0 +1,53 @@
+"""The issue's goals, each checked against the figure measured for it; unmeasurable ones say why."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def _goal(name: str, target: str, measured: Optional[float], met: Optional[bool], note: str = "") -> dict[str, Any]:
+    return {"goal": name, "target": target, "measured": measured, "met": met, "note": note}
+
+
+NO_GPU = "not measured: no CUDA device on this machine"
+
+
+def check(figures: dict[str, Any], bench_seconds: float, smoke: bool) -> list[dict[str, Any]]:
+    goals = []
+    for row in figures.get("loop", []):
+        goals.append(_goal(f"loop vs hand-written, {row['case']}", ">= 0.95", row["ratio_project_vs_hand"],
+                           row["ratio_project_vs_hand"] >= 0.95))
+        if row["device"] == "cuda":
+            goals.append(_goal(f"whole data path on device vs hand-written, {row['case']}", ">= 0.90",
+                               row["ratio_project_data_vs_hand"], row["ratio_project_data_vs_hand"] >= 0.90))
+            need = 70_000 if row["model"] == "vgg16" else 28_000
+            best = row.get("project_best_samples_per_s")
+            goals.append(_goal(f"best setting samples/s, {row['case']} (H100-class)", f">= {need}", best,
+                               None if best is None else best >= need, "bf16 + channels_last + CUDA graph, batch 256"))
+    if not any(r["device"] == "cuda" for r in figures.get("loop", [])):
+        goals.append(_goal("GPU loop, whole CIFAR path and samples/s goals", "see issue 11", None, None, NO_GPU))
+    for row in figures.get("sweep_overhead", []):
+        long_enough = row["run_wall_s"] >= 60
+        goals.append(_goal("sweep per-trial time vs tickets run", "<= 1.05 (trials >= 1 min)", row["overhead_ratio"],
+                           row["overhead_ratio"] <= 1.05,
+                           "" if long_enough else f"trial only {row['run_wall_s']:.0f} s long: start-up weighs more than at 1 min"))
+    packing = figures.get("packing", {}).get("gpu_packing", {})
+    if "four_vs_one" in packing:
+        goals.append(_goal("4 trials per GPU vs 1, trials/hour", ">= 1.3", packing["four_vs_one"], packing["four_vs_one"] >= 1.3))
+    else:
+        goals.append(_goal("4 trials per GPU vs 1, trials/hour", ">= 1.3", None, None, NO_GPU))
+    large = [r for r in figures.get("tickets", []) if r["batch"] > 1]
+    minimum: tuple[tuple[str, float], ...] = (("cpu", 0.7), ("cuda", 0.6))
+    for dev, floor in minimum:
+        rows = [r for r in large if r["device"] == dev and r["model"] in ("vgg11", "vgg16")]
+        if not rows:
+            goals.append(_goal(f"ticket speed-up / FLOPs reduction, rounded, {dev}", f">= {floor}", None, None, NO_GPU))
+            continue
+        worst = min(r["r8_efficiency"] for r in rows)
+        goals.append(_goal(f"ticket speed-up / FLOPs reduction, rounded to 8, {dev} batch {rows[0]['batch']} (worst of 3 ratios)",
+                           f">= {floor}", worst, worst >= floor))
+        slowest = max(r["rounded_vs_unrounded_latency"] for r in rows)
+        goals.append(_goal(f"rounded ticket latency / unrounded, {dev} (worst of 3 ratios)", "<= 1.0", slowest, slowest <= 1.0,
+                           "rounding down also removes a few more channels, so this is not at exactly equal accuracy"))
+    goals.append(_goal("make bench wall time on 2 CPU cores", "<= 900 s", bench_seconds, None if smoke else bench_seconds <= 900,
+                       "smoke mode" if smoke else ""))
+    return goals
