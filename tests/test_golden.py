@@ -18,6 +18,7 @@ import pytest
 
 from lottery.codec import config_hash, with_overrides
 from lottery.config import ExperimentConfig
+from lottery.latency import TIMING_METRICS
 from lottery.methods import METHODS
 from orchestrator.config import load_configs
 
@@ -57,7 +58,7 @@ def test_hand_made_config_hashes_are_pinned() -> None:
     assert {config_hash(cfg): h for h, cfg in _hand_made().items()} == {h: h for h in _hand_made()}
 
 
-_SKIP = {"wall_time_s", "mlflow_run_id", "ticket_path", "train.lr_milestones"}
+_SKIP = {*TIMING_METRICS, "mlflow_run_id", "ticket_path", "train.lr_milestones"}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
