@@ -48,11 +48,19 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print()
     print(summary.front_text)
     print()
+    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}")
     server = summary.tracking_uri.startswith(("http://", "https://"))
-    browse = "open it in a browser" if server else f"mlflow ui --backend-store-uri {summary.tracking_uri}"
-    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: {browse})")
+    base = summary.tracking_uri.rstrip("/") if server else "http://127.0.0.1:5000"
+    if not server:
+        print(f"         browse: mlflow ui --backend-store-uri {summary.tracking_uri} --host 127.0.0.1 --port 5000, then")
+    print(f"         open:   {runs_link(base, summary.experiment_id)}")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
+
+
+def runs_link(base: str, experiment_id: str) -> str:
+    """The MLflow UI page of an experiment's runs table (MLflow 3 opens its GenAI overview otherwise)."""
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
@@ -104,6 +112,8 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
         tracker.finish(parent)
     print("final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in final.items()))
     print(f"trial {trial_id}: Parquet under {layout.root}, MLflow {uri}, ticket in {layout.ticket(trial_id)}")
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    print(f"MLflow runs: {runs_link(base, tracker.experiment_id)}")
     return 0
 
 

@@ -46,6 +46,7 @@ class SweepSummary:
     parent_run_id: str
     trials: pd.DataFrame
     front_text: str
+    experiment_id: str = ""
     interrupted: bool = False  # stopped before every trial was recorded (Ctrl-C / SIGTERM): resumable
     already_finished: bool = False  # `tickets resume` of a sweep that had nothing left to do
 
@@ -156,7 +157,7 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
         for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
     tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False, killed=interrupted)
-    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, interrupted=interrupted)
+    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, tracker.experiment_id, interrupted=interrupted)
 
 
 def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
@@ -217,7 +218,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         text = format_front(trials, sweep.objective_pairs())
         return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
-                            already_finished=True)
+                            tracker.experiment_id, already_finished=True)
     _start_ray(address, sweep)
     try:
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
