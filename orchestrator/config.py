@@ -56,6 +56,7 @@ class SweepConfig:
     baselines: tuple[str, ...] = ("dense",)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_failures: int = 2
+    seeds: int = 1  # each proposed configuration (and each baseline arm) runs with this many seeds
     results_dir: str = "results"
     mlflow_uri: str = ""
     storage_path: str = ""
@@ -69,6 +70,8 @@ class SweepConfig:
             raise ConfigError(f"invalid value {self.max_concurrent!r} for sweep.max_concurrent; valid: an integer >= 1")
         if not 0 <= self.sampler_seed < MAX_SEED:
             raise ConfigError(f"invalid value {self.sampler_seed!r} for sweep.sampler_seed; valid: an integer in [0, {MAX_SEED})")
+        if self.seeds < 1:
+            raise ConfigError(f"invalid value {self.seeds!r} for sweep.seeds; valid: an integer >= 1")
         if self.max_failures < 0:
             raise ConfigError(f"invalid value {self.max_failures!r} for sweep.max_failures; valid: an integer >= 0")
         if not self.objectives:
@@ -87,6 +90,11 @@ class SweepConfig:
         from search_spaces import SEARCH_SPACES  # lazy: keeps `orchestrator.config` free of optuna at import
 
         SEARCH_SPACES.get(self.search_space)
+
+    @property
+    def total_trials(self) -> int:
+        """Tune trials the sweep runs: every searched configuration and baseline arm, once per seed."""
+        return (self.num_trials + len(self.baselines)) * self.seeds
 
     def objective_pairs(self) -> list[tuple[str, str]]:
         """[(metric, 'max'|'min'), ...] in the configured order."""

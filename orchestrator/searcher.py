@@ -20,7 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from lottery.codec import arm_config, config_hash, to_flat_dict, with_overrides
+from lottery.codec import arm_config, config_hash, experiment_from_flat, to_flat_dict, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
@@ -99,6 +99,10 @@ class TicketSearcher(Searcher):
         self.journal = journal
         self.pending_baselines = list(sweep.baselines)
         self.live: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+        # sweep.seeds > 1: the other seeds of a configuration already suggested, run next; and each
+        # Optuna trial's results so far (told once every seed has reported: their mean, or FAIL)
+        self.replicas: list[dict[str, Any]] = []
+        self.seed_results: dict[int, list[list[float] | None]] = {}
         self.study = open_study(sweep, journal, space)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -114,10 +118,15 @@ class TicketSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.replicas:
+            replica = self.replicas.pop(0)
+            if replica["arm"] == "search":
+                self.live[trial_id] = int(replica["optuna_trial_number"])
+            return {**replica, RECORD_FILE: self._record_file(trial_id)}
         if self.pending_baselines:
             name = self.pending_baselines.pop(0)
             cfg = arm_config(self.base, baseline_overrides(name))
-            return _suggestion(cfg, arm="baseline", optuna_number=-1, record_file=self._record_file(trial_id))
+            return self._with_replicas(_suggestion(cfg, arm="baseline", optuna_number=-1, record_file=self._record_file(trial_id)))
         if self.sweep.sampler != "grid":  # the grid sampler keeps its own walk in the study's storage
             number = len(self.study.get_trials(deepcopy=False))
             self.study.sampler = make_sampler(self.sweep.sampler, trial_seed(self.sweep.sampler_seed, number), self.space)
@@ -128,7 +137,15 @@ class TicketSearcher(Searcher):
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         self.live[trial_id] = trial.number
-        return _suggestion(cfg, arm="search", optuna_number=trial.number, record_file=self._record_file(trial_id))
+        return self._with_replicas(_suggestion(cfg, arm="search", optuna_number=trial.number, record_file=self._record_file(trial_id)))
+
+    def _with_replicas(self, suggestion: dict[str, Any]) -> dict[str, Any]:
+        """Queue the same configuration with seeds seed+1 .. seed+N-1 (sweep.seeds = N)."""
+        cfg = experiment_from_flat(suggestion["experiment"])
+        for offset in range(1, self.sweep.seeds):
+            other = with_overrides(cfg, {"seed": cfg.seed + offset})
+            self.replicas.append({**suggestion, "experiment": to_flat_dict(other), "config_hash": config_hash(other)})
+        return suggestion
 
     def _record_file(self, trial_id: str) -> str:
         return str(SweepLayout.at(self.journal.parent).table_file(TRIALS_TABLE, trial_id))
@@ -138,7 +155,12 @@ class TicketSearcher(Searcher):
         if number is None:
             return
         values = objective_values(result, self.sweep) if (result and not error) else None
-        self._tell(number, values, trial_id)
+        results = self.seed_results.setdefault(number, [])
+        results.append(values)
+        if len(results) < self.sweep.seeds:
+            return  # the configuration's other seeds are still running
+        del self.seed_results[number]
+        self._tell(number, mean_values(results), trial_id)
 
     def _tell(self, number: int, values: list[float] | None, trial_id: str) -> None:
         if self._state(number) != TrialState.RUNNING:
@@ -163,24 +185,28 @@ class TicketSearcher(Searcher):
         completed, else FAIL. Returns their numbers."""
         from orchestrator.parquet_store import ParquetResults  # lazy: pandas only on restore
 
-        live = set(self.live.values())
+        live = set(self.live.values()) | {int(r["optuna_trial_number"]) for r in self.replicas if r["arm"] == "search"}
         orphans = [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in live]
         if not orphans:
             return []
         rows = ParquetResults(self.journal.parent).read_trials()
-        done = rows[(rows["arm"] == "search") & (rows["status"] == "completed")].set_index("optuna_trial_number")
+        done = rows[(rows["arm"] == "search") & (rows["status"] == "completed")]
         for number in orphans:
-            row = done.loc[number].to_dict() if number in done.index else None
-            values = objective_values({FINAL_PREFIX + k: v for k, v in row.items()}, self.sweep) if row else None
+            seeds = done[done["optuna_trial_number"] == number].to_dict("records")
+            per_seed = [objective_values({FINAL_PREFIX + k: v for k, v in row.items()}, self.sweep) for row in seeds]
+            values = mean_values(per_seed) if len(per_seed) >= self.sweep.seeds else None
             self._tell(number, values, f"orphan {number}")
         return orphans
 
     def get_state(self) -> dict:
-        return {"pending_baselines": self.pending_baselines, "live": self.live}
+        return {"pending_baselines": self.pending_baselines, "live": self.live, "replicas": self.replicas,
+                "seed_results": {str(k): v for k, v in self.seed_results.items()}}
 
     def set_state(self, state: dict) -> None:
         self.pending_baselines = list(state["pending_baselines"])
         self.live = dict(state["live"])
+        self.replicas = list(state.get("replicas", []))
+        self.seed_results = {int(k): v for k, v in state.get("seed_results", {}).items()}
 
     def save(self, checkpoint_path: str) -> None:
         import json
@@ -194,6 +220,15 @@ class TicketSearcher(Searcher):
         closed = self.close_orphans()
         if closed:
             logger.warning("closed Optuna trials %s: asked before the driver stopped, never started by Tune", closed)
+
+
+def mean_values(per_seed: list[list[float] | None]) -> list[float] | None:
+    """The objectives Optuna is told for a configuration run with several seeds: their mean, or
+    None (FAIL) when a seed failed (a configuration that diverges for some seeds is not a result)."""
+    if not per_seed or any(v is None for v in per_seed):
+        return None
+    runs = [v for v in per_seed if v is not None]
+    return [sum(column) / len(runs) for column in zip(*runs)]
 
 
 def objective_values(result: dict[str, Any], sweep: SweepConfig) -> list[float] | None:

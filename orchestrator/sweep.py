@@ -103,7 +103,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             trainable,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
-                num_samples=sweep.num_trials + len(sweep.baselines),
+                num_samples=sweep.total_trials,
                 max_concurrent_trials=sweep.max_concurrent,
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
@@ -126,7 +126,7 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
 
 
 def expected_trials(sweep: SweepConfig) -> int:
-    return sweep.num_trials + len(sweep.baselines)
+    return sweep.total_trials
 
 
 @contextlib.contextmanager
@@ -161,7 +161,7 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
 
 
 def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
-    return ConsoleReporter(sweep.num_trials + len(sweep.baselines), sweep.objective_pairs(), to_flat_dict(cfg))
+    return ConsoleReporter(sweep.total_trials, sweep.objective_pairs(), to_flat_dict(cfg))
 
 
 def _trial_name(trial: tune.experiment.Trial) -> str:

@@ -235,3 +235,34 @@ def test_grid_sampler_walks_the_whole_compare_grid_through_ask_and_tell(tmp_path
     assert all(t.state.name == "COMPLETE" for t in searcher.study.trials)
     imp = [t for t in searcher.study.trials if t.params["method.name"] == "imp"]
     assert len(imp) == 3
+
+
+def test_seeds_run_each_configuration_n_times_and_tell_the_mean_once(tmp_path):
+    searcher = make(tmp_path, "sweep.seeds=3", "seed=5")
+    arms = [searcher.suggest(f"t{i}") for i in range(6)]
+    assert [a["arm"] for a in arms] == ["baseline"] * 3 + ["search"] * 3
+    assert [a["experiment"]["seed"] for a in arms] == [5, 6, 7, 5, 6, 7]
+    search = arms[3:]
+    assert {a["optuna_trial_number"] for a in search} == {0}
+    assert len({a["config_hash"] for a in search}) == 3  # three identities ...
+    same = [{k: v for k, v in a["experiment"].items() if k != "seed"} for a in search]
+    assert same[0] == same[1] == same[2]  # ... of one configuration
+    assert len({a["record_file"] for a in arms}) == 6  # each trial has its own record
+    searcher.on_trial_complete("t3", good(0.8, 1000))
+    searcher.on_trial_complete("t4", good(0.9, 1000))
+    assert searcher.study.trials[0].state == TrialState.RUNNING  # one seed still running
+    restored = pickle.loads(pickle.dumps(searcher))  # a driver restart in between keeps the partial results
+    restored.set_state(searcher.get_state())
+    restored.on_trial_complete("t5", good(1.0, 1000))
+    told = restored.study.trials[0]
+    assert told.state == TrialState.COMPLETE and told.values == pytest.approx([0.9, 1000.0])
+    assert len(restored.study.trials) == 1  # one Optuna trial per configuration, not per seed
+
+
+def test_a_failed_seed_fails_the_configuration(tmp_path):
+    searcher = make(tmp_path, "sweep.seeds=2", "sweep.baselines=[]")
+    for i in range(2):
+        searcher.suggest(f"t{i}")
+    searcher.on_trial_complete("t0", good())
+    searcher.on_trial_complete("t1", None, error=True)
+    assert searcher.study.trials[0].state == TrialState.FAIL
