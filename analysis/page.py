@@ -33,7 +33,7 @@ class Report:
     sections: list[Section] = field(default_factory=list)
 
     def table(self, title: str, question: str, frame: pd.DataFrame) -> None:
-        body = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="t") if not frame.empty else "<p>(empty)</p>"
+        body = "<p>(empty)</p>" if frame.empty else frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="t")
         self.sections.append(Section(title, question, body))
 
     def text(self, title: str, question: str, text: str) -> None:
@@ -45,7 +45,8 @@ class Report:
         self.sections.append(Section(title, question, f'<img src="{rel}" alt="{html.escape(title)}">{extra}'))
 
     def write(self, heading: str) -> Path:
-        parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title><style>{CSS}</style></head><body>",
+        head = f"<meta charset='utf-8'><title>{html.escape(heading)}</title><style>{CSS}</style>"
+        parts = [f"<!doctype html><html><head>{head}</head><body>",
                  f"<h1>{html.escape(heading)}</h1>"]
         for s in self.sections:
             parts.append(f"<section><h2>{html.escape(s.title)}</h2><p class='q'>{html.escape(s.question)}</p>{s.body}</section>")
@@ -58,7 +59,8 @@ class Report:
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1300px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin:26px 0 4px}p.q{margin:0 0 8px;color:#555;font-style:italic}
 img{max-width:100%;border:1px solid #ddd}table.t{border-collapse:collapse;font-size:12px}
-table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}pre{font-size:12px;background:#f7f7f7;padding:8px;overflow-x:auto}"""
+table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
+pre{font-size:12px;background:#f7f7f7;padding:8px;overflow-x:auto}"""
 
 
 def build_report(groups: list[GroupAnalysis], trials: pd.DataFrame, out_dir: Path, table: Callable[[str], pd.DataFrame],
@@ -71,13 +73,15 @@ def build_report(groups: list[GroupAnalysis], trials: pd.DataFrame, out_dir: Pat
         suffix = f"_{i}" if len(groups) > 1 else ""
         png = plot_fronts(g.points, g.trials, g.x, g.y, out_dir / f"fronts{suffix}.png", f"{g.label}: every method's front")
         page = fronts_html(g.points, g.x, g.y, out_dir / f"fronts{suffix}.html", f"{g.label}: fronts (hover for the config)")
-        report.figure(f"Fronts: {g.label}", f"Which method gives the best {g.y} for a given {g.x}, and how sure are we across seeds?", png, page)
+        question = f"Which method gives the best {g.y} for a given {g.x}, and how sure are we across seeds?"
+        report.figure(f"Fronts: {g.label}", question, png, page)
         report.text("Hypervolume reference point", "Against what corner is the hypervolume measured?", g.reference.describe(g.x, g.y))
         report.table("Pareto front (seed means)", f"Which configurations are not beaten on both {g.y} and {g.x}?", point_table(g.front, g.x, g.y))
-        report.table("Hypervolume per method", "How much of the cost/accuracy box does each method's front cover, and how much does that vary with the seed?",
-                     g.hypervolumes)
+        hv_question = "How much of the cost/accuracy box does each method's front cover, and how much does that vary with the seed?"
+        report.table("Hypervolume per method", hv_question, g.hypervolumes)
         if g.budgets:
-            rows = [{"budget": str(b), **({} if best is None else point_table(best.to_frame().T, g.x, g.y).iloc[0].to_dict())} for b, best in g.budgets]
+            rows = [{"budget": str(b), **({} if best is None else point_table(best.to_frame().T, g.x, g.y).iloc[0].to_dict())}
+                    for b, best in g.budgets]
             report.table("Best configuration under each budget", "What should I pick if I can afford at most this much?", pd.DataFrame(rows))
         report.table("All configurations", "What did every configuration score (mean over its seeds)?", point_table(g.points, g.x, g.y))
         cost = plot_training_cost(g.trials, g.y, out_dir / f"training_cost{suffix}.png", f"{g.label}: accuracy vs training cost")
@@ -93,7 +97,8 @@ def build_report(groups: list[GroupAnalysis], trials: pd.DataFrame, out_dir: Pat
             report.figure(fig.path.stem.replace("_", " "), fig.question or fig.path.name, fig.path)
     failed = trials[trials["status"] != "completed"] if "status" in trials else trials.iloc[0:0]
     if not failed.empty:
-        report.table("Failed trials", "Which trials failed, and why (they are left out of every front)?", failed[["sweep", "trial_id", "method", "error"]])
+        why = "Which trials failed, and why (they are left out of every front)?"
+        report.table("Failed trials", why, failed[["sweep", "trial_id", "method", "error"]])
     report.table("Trials per sweep", "What was analysed?",
                  trials.groupby(["sweep", "method"]).size().rename("trials").reset_index() if not trials.empty else trials)
     n = len(completed(trials))

@@ -64,11 +64,11 @@ def plot_earlybird(trials: pd.DataFrame, masks: pd.DataFrame, epochs: pd.DataFra
         ax.set_ylabel("max distance to the queued masks")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        lines.append(f"  {tid}: eb_epoch {eb_epoch}, search epochs {trial.get('search_epochs')}, channels kept {trial.get('channels_kept', float('nan')):.3f}, "
-                     f"val_accuracy {trial['val_accuracy']:.4f}")
+        lines.append(f"  {tid}: eb_epoch {eb_epoch}, search epochs {trial.get('search_epochs')}, "
+                     f"channels kept {trial.get('channels_kept', float('nan')):.3f}, val_accuracy {trial['val_accuracy']:.4f}")
     fig.tight_layout()
-    path = context.figure("earlybird_mask_distance",
-                          "When does the channel mask stop changing (pairwise epoch distances, top) and when did the detector draw the ticket (bottom)?")
+    question = "When does the channel mask stop changing (pairwise epoch distances, top) and when did the detector draw the ticket (bottom)?"
+    path = context.figure("earlybird_mask_distance", question)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
