@@ -57,7 +57,7 @@ class Report:
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1300px;color:#222}
-h1{font-size:22px}h2{font-size:17px;margin:26px 0 4px}p.q{margin:0 0 8px;color:#555;font-style:italic}
+section{overflow-x:auto}h1{font-size:22px}h2{font-size:17px;margin:26px 0 4px}p.q{margin:0 0 8px;color:#555;font-style:italic}
 img{max-width:100%;border:1px solid #ddd}table.t{border-collapse:collapse;font-size:12px}
 table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}
 pre{font-size:12px;background:#f7f7f7;padding:8px;overflow-x:auto}"""
