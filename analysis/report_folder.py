@@ -13,9 +13,10 @@ DEFAULT_Y = "val_accuracy"
 
 
 def write_sweep_report(*paths: Path | str, out: Path | None = None, x: str = DEFAULT_X, y: str = DEFAULT_Y,
-                       fidelity: int | str | None = None) -> Path:
+                       fidelity: int | str | None = "each") -> Path:
     """Analyse the sweeps under `paths` and write the report folder (default: report/ of the first);
-    returns the folder."""
+    returns the folder. By default each training budget is its own group (a sweep may search over
+    train.epochs)."""
     trials = load_results(*paths)
     layouts = sweep_layouts(*paths)
     folder = out or (layouts[0].report if len(layouts) == 1 else Path(paths[0]).resolve() / "report")

@@ -147,7 +147,7 @@ def fidelities(trials: pd.DataFrame) -> list[Any]:
 
 def select_fidelity(trials: pd.DataFrame, fidelity: int | str | None = None) -> pd.DataFrame:
     """Rows of one fidelity. None: the rows must share one, else MixedFidelityError naming those found;
-    "all": every row (mixing is asked for); an integer: the rows trained for that many epochs."""
+    "all": every row (mixing is asked for); an integer: the rows given that many epochs."""
     found = fidelities(trials)
     if fidelity == "all":
         return trials
@@ -156,29 +156,38 @@ def select_fidelity(trials: pd.DataFrame, fidelity: int | str | None = None) -> 
             shown = ", ".join(str(int(f)) for f in found)
             raise MixedFidelityError(
                 f"these results mix fidelities ({FIDELITY} = {shown}); a front compares one fidelity: "
-                f"pick one with --fidelity N (fidelity=N), or mix them with --fidelity all (fidelity='all')"
+                f"pick one with --fidelity N, compare each separately with --fidelity each, or mix them with --fidelity all"
             )
         return trials
     want = int(fidelity)
     if want not in [int(f) for f in found]:
-        raise ConfigError(f"invalid value {want} for --fidelity; valid: {', '.join(str(int(f)) for f in found)}, all")
+        raise ConfigError(f"invalid value {want} for --fidelity; valid: {', '.join(str(int(f)) for f in found)}, each, all")
     return trials[trials[FIDELITY] == want]
 
 
 def comparable_groups(trials: pd.DataFrame, fidelity: int | str | None = None) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
-    """(dataset/model/fidelity key, rows) for each comparable group; mixed fidelities within one
-    dataset and model raise MixedFidelityError unless `fidelity` is given."""
+    """(dataset/model/fidelity key, rows) for each comparable group. `fidelity`: None refuses a
+    dataset and model trained for several budgets (MixedFidelityError); "each" makes every budget its
+    own group; "all" mixes them; an integer keeps the rows of that budget."""
     keys = [k for k in GROUP_KEYS if k in trials]
     if trials.empty:
         return
+    if fidelity == "each" and FIDELITY in trials:
+        keys.append(FIDELITY)
+    yielded = False
     for values, group in trials.groupby(keys, dropna=False, sort=True):
         key = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
-        chosen = select_fidelity(group, fidelity)
+        if isinstance(fidelity, int) and fidelity not in [int(f) for f in fidelities(group)]:
+            continue
+        chosen = select_fidelity(group, None if fidelity == "each" else fidelity)
         if chosen.empty:
             continue
         found = fidelities(chosen)
         key[FIDELITY] = "all" if len(found) > 1 else (int(found[0]) if found else None)
+        yielded = True
         yield key, chosen
+    if not yielded and isinstance(fidelity, int):
+        select_fidelity(trials, fidelity)  # raises, naming the fidelities there are
 
 
 def group_label(key: dict[str, Any]) -> str:

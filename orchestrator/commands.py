@@ -154,9 +154,9 @@ def pd_numeric(column: Any) -> bool:
 
 
 def _fidelity(value: str | None) -> int | str | None:
-    if value is None or value == "all":
+    if value is None or value in ("all", "each"):
         return value
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"invalid value {value!r} for --fidelity; valid: an epoch count (train.epochs) or all") from None
+        raise ConfigError(f"invalid value {value!r} for --fidelity; valid: an epoch count (train.epochs), each, all") from None

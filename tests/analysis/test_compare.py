@@ -110,8 +110,11 @@ def test_front_refuses_to_mix_fidelities_and_says_so():
         analyze(df, X, Y)
     assert [len(g.trials) for g in analyze(df, X, Y, fidelity="all")] == [2]
     assert analyze(df, X, Y, fidelity=10)[0].trials["trial_id"].tolist() == ["b"]
-    with pytest.raises(ConfigError, match="valid: 10, 30, all"):
+    with pytest.raises(ConfigError, match="valid: 10, 30, each, all"):
         select_fidelity(df, 20)
+    with pytest.raises(ConfigError, match="valid: 10, 30, each, all"):
+        analyze(df, X, Y, fidelity=20)
+    assert [(g.key["train.epochs"], len(g.trials)) for g in analyze(df, X, Y, fidelity="each")] == [(10, 1), (30, 1)]
 
 
 def test_groups_split_by_dataset_and_model():

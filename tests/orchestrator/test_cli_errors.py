@@ -52,7 +52,7 @@ ANALYZE_CASES = [
     Case("analyze-budget-column", ("analyze", "results/s3", "--budget", "watts<=3"), ("'watts'", "flops")),
     Case("analyze-unknown-by", ("analyze", "results/s3", "--by", "colour"), ("'colour'", "--by", "method")),
     Case("analyze-mixed-fidelity", ("analyze", "results"), ("mix fidelities", "train.epochs = 3, 5", "--fidelity")),
-    Case("analyze-absent-fidelity", ("analyze", "results", "--fidelity", "7"), ("--fidelity", "valid: 3, 5, all")),
+    Case("analyze-absent-fidelity", ("analyze", "results", "--fidelity", "7"), ("--fidelity", "valid: 3, 5, each, all")),
     Case("analyze-missing-folder", ("analyze", "results/nope"), ("results folder not found", "nope")),
 ]
 
