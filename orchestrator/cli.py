@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--budget", action="append", default=[], metavar="COLUMN<=X",
                          help="report the best configuration under this budget, e.g. --budget flops<=2e6 (repeatable)")
     analyze.add_argument("--out", help="report folder (default: the sweep's report/ folder, or report/ in the first folder given)")
-    analyze.add_argument("--fidelity", help="compare only rows with this train.epochs; 'each': every budget separately; 'all': mix them (default: refuse to mix)")
+    analyze.add_argument("--fidelity",
+                         help="compare only rows with this train.epochs; 'each': every budget separately; 'all': mix them (default: refuse to mix)")
     return parser
 
 
