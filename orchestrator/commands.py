@@ -35,6 +35,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
+    print(f"Report:  {summary.paths.report / 'index.html'}  (also on the MLflow parent run, under report/)")
 
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
