@@ -25,7 +25,8 @@ def plot_paths(trials: pd.DataFrame, epochs: pd.DataFrame, context: ReportContex
         rows = epochs[(epochs["trial_id"] == best["trial_id"].iloc[0]) & (epochs["phase"] == "search")].sort_values("epoch")
         for i, col in enumerate(PATH_COLUMNS):
             if col in rows and rows[col].notna().any():
-                ax.plot(rows["epoch"], rows[col], ("-o", "--s", ":^")[i], ms=4, color=f"C{i}", label=col.removeprefix("channels_").replace("k", "kernel "))
+                label = col.removeprefix("channels_").replace("k", "kernel ")
+                ax.plot(rows["epoch"], rows[col], ("-o", "--s", ":^")[i], ms=4, color=f"C{i}", label=label)
         ax.set_title(f"{best['trial_id'].iloc[0]}: hidden channels kept per kernel path during the search", fontsize=9)
         ax.legend(fontsize=8)
     ax.set_xlabel("search epoch")
@@ -44,7 +45,8 @@ def plot_retraining(trials: pd.DataFrame, context: ReportContext) -> str:
         ax.scatter(cost, done["val_accuracy"], marker="o", s=(40, 70)[i], facecolors="none" if i else f"C{i}", edgecolors=f"C{i}",
                    label=f"{method}, retrained")
         if "noretrain_val_accuracy" in done and done["noretrain_val_accuracy"].notna().any():
-            ax.scatter(cost, done["noretrain_val_accuracy"], marker=("x", "+")[i], s=(40, 90)[i], color=f"C{i}", label=f"{method}, without retraining")
+            ax.scatter(cost, done["noretrain_val_accuracy"], marker=("x", "+")[i], s=(40, 90)[i], color=f"C{i}",
+                       label=f"{method}, without retraining")
     ax.set_xlabel("sparse FLOPs of the ticket (unmasked weights only)")
     ax.set_ylabel("val accuracy")
     ax.grid(alpha=0.3)
