@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Each `make demo` is a new sweep (demo-YYYYmmdd-HHMMSS), so it runs again on a machine that ran it.
+DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
+
 demo: $(STAMP)
-	$(BIN)/tickets sweep configs/demo.yaml
+	$(BIN)/tickets sweep configs/demo.yaml --name $(DEMO_NAME)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

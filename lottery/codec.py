@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -83,11 +84,14 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return value
         raise ConfigError(f"invalid type for {key}: expected an integer, got {value!r}")
     if annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
-            return float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
-        raise ConfigError(f"invalid type for {key}: expected a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            number = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"invalid type for {key}: expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -165,22 +169,45 @@ def with_overrides(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> Exp
     return experiment_from_flat(flat)
 
 
-def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
-    """Flat defaults of a config dataclass read from the declarations, without constructing it (a
-    method may have a required field, which has no valid default)."""
-    defaults: dict[str, Any] = {}
+def arm_config(cfg: ExperimentConfig, flat_overrides: dict[str, Any]) -> ExperimentConfig:
+    """A baseline arm of `cfg`: the overrides applied, and when they switch the method, every method
+    parameter of the preset that the arm's method also declares is inherited (transfer targets,
+    rho, thresholds, ...), so an arm differs from the searched method only where it says so."""
+    from lottery.methods import METHODS
+
+    flat = to_flat_dict(cfg)
+    name = flat_overrides.get("method.name", cfg.method.name)
+    if name != cfg.method.name:
+        declared = {f"method.{f.name}" for f in _fields(METHODS.get(str(name)).Params)}
+        flat = {k: v for k, v in flat.items() if not k.startswith("method.") or k in declared}
+    flat.update(flat_overrides)
+    return experiment_from_flat(flat)
+
+
+def _leaves(cls: type, prefix: str) -> Iterator[tuple[str, Any, dataclasses.Field[Any]]]:
+    """(flat key, annotation, field) of every value of a config dataclass, sections walked into; the
+    `method` section is skipped (its dataclass depends on the method's name)."""
     hints = typing.get_type_hints(cls)
     for f in _fields(cls):
         annotation = hints[f.name]
         if annotation is MethodParams:
             continue
         if _is_config_section(annotation):
-            defaults.update(_declared_defaults(annotation, f"{prefix}{f.name}."))
-        elif f.default is not dataclasses.MISSING:
-            defaults[prefix + f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            yield from _leaves(annotation, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, annotation, f
+
+
+def _declared_defaults(cls: type, prefix: str) -> dict[str, Any]:
+    """Flat defaults of a config dataclass read from the declarations, without constructing it (a
+    method may have a required field, which has no valid default)."""
+    defaults: dict[str, Any] = {}
+    for key, _, f in _leaves(cls, prefix):
+        if f.default is not dataclasses.MISSING:
+            defaults[key] = list(f.default) if isinstance(f.default, tuple) else f.default
         elif f.default_factory is not dataclasses.MISSING:
             value = f.default_factory()
-            defaults[prefix + f.name] = list(value) if isinstance(value, tuple) else value
+            defaults[key] = list(value) if isinstance(value, tuple) else value
     return defaults
 
 
@@ -199,17 +226,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 
 def _column_types(cls: type, prefix: str) -> Iterator[tuple[str, type]]:
-    hints = typing.get_type_hints(cls)
-    for f in _fields(cls):
-        annotation = hints[f.name]
-        if annotation is MethodParams:
-            continue
-        if _is_config_section(annotation):
-            yield from _column_types(annotation, f"{prefix}{f.name}.")
-        elif typing.get_origin(annotation) is tuple:
-            yield prefix + f.name, str  # stored as JSON text
-        else:
-            yield prefix + f.name, annotation
+    for key, annotation, _ in _leaves(cls, prefix):
+        yield key, str if typing.get_origin(annotation) is tuple else annotation  # tuples: JSON text
 
 
 def config_column_types() -> dict[str, type]:

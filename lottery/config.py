@@ -5,10 +5,13 @@ config is `ExperimentConfig(data, model, train, method=<that method's Params>)`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lottery.errors import ConfigError
+
+MAX_SEED = 2**31  # numpy's and torch's seeders take it (np.random.seed needs < 2**32), with room for offsets
 
 
 def require(condition: bool, key: str, value: Any, valid: str) -> None:
@@ -34,6 +37,7 @@ class DataConfig:
         require(self.batch_size >= 1, "data.batch_size", self.batch_size, "an integer >= 1")
         require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "a number in [0, 1)")
         require(self.num_workers >= 0, "data.num_workers", self.num_workers, "an integer >= 0")
+        require(0 <= self.split_seed < MAX_SEED, "data.split_seed", self.split_seed, f"an integer in [0, {MAX_SEED})")
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class TrainConfig:
         )
         require(0.0 < self.lr_gamma <= 1.0, "train.lr_gamma", self.lr_gamma, "a number in (0, 1]")
         require(
-            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None,
             "train.device",
             self.device,
             "auto, cpu, cuda, cuda:N",
@@ -99,4 +103,4 @@ class ExperimentConfig:
     method: MethodParams = field(default_factory=MethodParams)
 
     def __post_init__(self) -> None:
-        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        require(0 <= self.seed < MAX_SEED, "seed", self.seed, f"an integer in [0, {MAX_SEED})")

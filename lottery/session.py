@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from lottery.damaged import warn_damaged
+
 CHECKPOINT_FILE = "state.pt"
 
 
@@ -55,7 +57,7 @@ class LocalSession:
 
     def resume_state(self) -> dict[str, Any] | None:
         if self.checkpoint_dir is not None and (self.checkpoint_dir / CHECKPOINT_FILE).exists():
-            return torch.load(self.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
+            return load_checkpoint(self.checkpoint_dir / CHECKPOINT_FILE)
         return None
 
     def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
@@ -74,6 +76,25 @@ class LocalSession:
             shutil.copytree(ticket_dir, self.ticket_out)
         if self.on_final is not None:
             self.on_final(metrics, self.ticket_out or ticket_dir)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """A trial's checkpointed state, or None (start from scratch) if the file cannot be loaded.
+
+    Loading a damaged file fails the same way every time, so it is not raised for the host to retry:
+    the trial restarts from its first epoch instead. Training is deterministic under the trial's
+    seed, so the replayed epochs equal the lost ones (their rows and MLflow steps are kept once).
+    """
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as err:  # noqa: BLE001  (zip, pickle, EOF and OS errors all mean: unusable)
+        warn_damaged("checkpoint", path, err, "the trial restarts from its first epoch")
+        return None
+    if not isinstance(state, dict):
+        warn_damaged("checkpoint", path, TypeError(f"holds a {type(state).__name__}, not a state dict"),
+                     "the trial restarts from its first epoch")
+        return None
+    return state
 
 
 def save_atomic(obj: Any, path: Path) -> None:

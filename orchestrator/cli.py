@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sweep)
     sweep.add_argument("--name", help="sweep name (default: sweep.name of the config)")
     sweep.add_argument("--address", help="join a running Ray cluster (an address or 'auto'); default: start a local Ray")
+    sweep.add_argument("--verbose", action="store_true", help="show Ray Tune's own progress tables instead of one line per trial event")
 
     run = sub.add_parser("run", help="run one experiment in-process without Ray (for debugging)")
     _add_config_args(run)
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from orchestrator.commands import sweep_command
 
-    return sweep_command(args.config, args.overrides, args.name, args.address)
+    return sweep_command(args.config, args.overrides, args.name, args.address, args.verbose)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """What each CLI command does; imported lazily so `tickets --help` stays fast."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -8,31 +9,48 @@ from lottery.errors import ConfigError
 from lottery.codec import config_hash
 from orchestrator.config import SweepConfig, load_configs, load_sweep_file
 from orchestrator.layout import SweepLayout, run_trial_id
+from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
-def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None) -> int:
+def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None, verbose: bool = False) -> int:
     cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # a dead server: one line in seconds, before heavy imports
 
     from orchestrator.sweep import run_sweep
 
-    summary = run_sweep(cfg, sweep, address)
+    summary = run_sweep(cfg, sweep, address, verbose)
     _print_summary(summary)
+    if summary.interrupted:
+        return _interrupted(sweep.name)
     return 0 if (summary.trials["status"] == "completed").any() else 1
+
+
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
+
+
+def _interrupted(name: str) -> int:
+    print(f"interrupted: resume with `tickets resume {name}`", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
 
 
 def resume_command(name: str, results_dir: Path, address: str | None) -> int:
     from orchestrator.sweep import resume_sweep
 
     summary = resume_sweep(name, results_dir, address)
+    if summary.already_finished:
+        print(f"sweep {name!r} is already finished ({len(summary.trials)} trials recorded); nothing was changed")
+        return 0
     _print_summary(summary)
-    return 0
+    return _interrupted(name) if summary.interrupted else 0
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept lazy)
     print()
     print(summary.front_text)
     print()
-    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: mlflow ui --backend-store-uri {summary.tracking_uri})")
+    server = summary.tracking_uri.startswith(("http://", "https://"))
+    browse = "open it in a browser" if server else f"mlflow ui --backend-store-uri {summary.tracking_uri}"
+    print(f"MLflow:  {summary.tracking_uri}  experiment {summary.experiment_name!r}  (browse: {browse})")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
     print(f"Report:  {summary.paths.report / 'index.html'}  (also on the MLflow parent run, under report/)")
@@ -40,14 +58,18 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
 
 def run_command(config: str, overrides: list[str], name: str) -> int:
     """One experiment in-process; checkpointed by config hash, so re-running it trains nothing twice."""
+    cfg, sweep = load_configs(config, overrides)
+    check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # before MLflow's import and its minutes of retries
+    check_local_machine(cfg.train.device)
+
     from lottery.methods import METHODS
     from lottery.methods.base import check_data_available
     from lottery.session import LocalSession
+    from lottery.training.divergence import TrialDiverged
     from orchestrator.parquet_store import ParquetResults
     from orchestrator.recorder import TrialRecorder
     from orchestrator.tracking import MlflowTracker
 
-    cfg, sweep = load_configs(config, overrides)
     check_data_available(cfg.data)  # before anything is written
     layout = SweepLayout.of(sweep.results_dir, name)
     chash = config_hash(cfg)
@@ -71,6 +93,11 @@ def run_command(config: str, overrides: list[str], name: str) -> int:
     )
     try:
         final = METHODS.get(cfg.method.name)().run(cfg, session)
+    except TrialDiverged as diverged:
+        recorder.epoch(trial_id, diverged.metrics)
+        recorder.fail(trial_id, str(diverged))
+        print(f"tickets: trial {trial_id} failed: {diverged}", file=sys.stderr)
+        return 1
     except BaseException as err:
         recorder.fail(trial_id, f"{type(err).__name__}: {err}")
         raise

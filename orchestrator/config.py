@@ -6,6 +6,7 @@ the offending key or value and the valid choices.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 
 from lottery.codec import SECTIONS as EXPERIMENT_SECTIONS
 from lottery.codec import build, experiment_from_dict, experiment_from_flat, to_flat_dict, unflatten
-from lottery.config import ExperimentConfig
+from lottery.config import MAX_SEED, ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods import METHODS, all_final_columns
 
@@ -66,6 +67,8 @@ class SweepConfig:
             raise ConfigError(f"invalid value {self.num_trials!r} for sweep.num_trials; valid: an integer >= 1")
         if self.max_concurrent < 1:
             raise ConfigError(f"invalid value {self.max_concurrent!r} for sweep.max_concurrent; valid: an integer >= 1")
+        if not 0 <= self.sampler_seed < MAX_SEED:
+            raise ConfigError(f"invalid value {self.sampler_seed!r} for sweep.sampler_seed; valid: an integer in [0, {MAX_SEED})")
         if self.max_failures < 0:
             raise ConfigError(f"invalid value {self.max_failures!r} for sweep.max_failures; valid: an integer >= 0")
         if not self.objectives:
@@ -110,12 +113,23 @@ SECTIONS = {*EXPERIMENT_SECTIONS, "sweep"}
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a preset; a missing or malformed file is a ConfigError naming it."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a folder; give a YAML file, e.g. configs/demo.yaml")
     if not p.is_file():
         raise ConfigError(f"config file not found: {str(path)!r}")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {str(path)!r} is not a readable UTF-8 text file ({err.__class__.__name__})") from None
+    if "\x00" in text:
+        raise ConfigError(f"config file {str(path)!r} is not a text file (it holds NUL bytes)")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {err}") from err
+        first = " ".join(str(err).split())  # YAML's message spans lines; the CLI prints one
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {first}") from None
+    if raw is None:
+        raise ConfigError(f"config file {str(path)!r} is empty; it must hold a mapping of sections {sorted(SECTIONS)}")
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections {sorted(SECTIONS)}")
     return raw
@@ -138,10 +152,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"invalid override {item!r}; valid form: key.path=value, e.g. train.epochs=5")
+        if not _KEY.fullmatch(key):
+            raise ConfigError(
+                f"invalid key {key!r} in override {item!r}: dotted names only, no spaces around '='; "
+                "valid form: key.path=value, e.g. train.epochs=5"
+            )
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"invalid value in override {item!r}: {err}") from err
+            raise ConfigError(f"invalid value in override {item!r}: {' '.join(str(err).split())}") from None
         parts = key.split(".")
         node = result
         for part in parts[:-1]:
@@ -151,6 +170,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = child
         node[parts[-1]] = value
     return result
+
+
+_KEY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def sweep_from_dict(raw: dict[str, Any]) -> SweepConfig:

@@ -105,12 +105,13 @@ class SweepLayout:
         """A figure of the sweep, e.g. plot('pareto')."""
         return self.root / f"{name}.png"
 
-    def ray_storage(self, storage_path: str = "") -> Path | str:
-        """Ray Tune's storage: sweep.storage_path (shared storage on a cluster, may be a URI) or the sweep folder."""
-        return storage_path or str(self.root / "ray")
+    def ray_storage(self, storage_path: str = "") -> str:
+        """Ray Tune's storage: sweep.storage_path (shared storage on a cluster: s3://, gs://, an NFS
+        folder; a URI, so never a Path, which would collapse s3:// to s3:/) or a folder in the sweep."""
+        return storage_path.rstrip("/") if storage_path else str(self.root / "ray")
 
     def ray_experiment(self, storage_path: str = "") -> str:
-        return f"{str(self.ray_storage(storage_path)).rstrip('/')}/{self.name}"
+        return f"{self.ray_storage(storage_path)}/{self.name}"
 
     def tracking_uri(self, mlflow_uri: str = "") -> str:
         return mlflow_uri or default_tracking_uri(self.results_dir)

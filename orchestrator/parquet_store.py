@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from lottery.damaged import warn_damaged
 from orchestrator.layout import EPOCHS_TABLE, TRIALS_TABLE, SweepLayout
 from orchestrator.results_schema import conform, epochs_schema, table_schema, trials_schema
 
@@ -63,13 +64,14 @@ class ParquetResults:
         return _read(self.layout.table(table), table_schema(table))
 
     def read_trial(self, trial_id: str) -> dict[str, Any] | None:
-        """The trial's row if one was written (by this driver or one before it), else None."""
-        path = self.layout.table_file(TRIALS_TABLE, trial_id)
-        return pq.read_table(path).to_pylist()[0] if path.exists() else None
+        """The trial's row if one was written (by this driver or one before it), else None.
+        A damaged file counts as no row (named once on stderr): the trial's next record replaces it."""
+        rows = _read_rows(self.layout.table_file(TRIALS_TABLE, trial_id), "trial row; it counts as not recorded")
+        return rows[0] if rows else None
 
     def read_trial_epochs(self, trial_id: str) -> list[dict[str, Any]]:
-        path = self.layout.table_file(EPOCHS_TABLE, trial_id)
-        return pq.read_table(path).to_pylist() if path.exists() else []
+        """The trial's epoch rows; a damaged file counts as none (the resumed trial rewrites it)."""
+        return _read_rows(self.layout.table_file(EPOCHS_TABLE, trial_id), "epoch rows; they count as not recorded")
 
     def has_results(self) -> bool:
         return self.trials_dir.is_dir() and any(self.trials_dir.glob("*.parquet"))
@@ -82,6 +84,27 @@ class ParquetResults:
 
 
 def _read(folder: Path, schema: pa.Schema) -> pd.DataFrame:
+    """The whole table; files that cannot be read are left out, each named once on stderr."""
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
         return schema.empty_table().to_pandas()
-    return ds.dataset(str(folder), schema=schema, format="parquet").to_table().to_pandas()
+    try:
+        return ds.dataset(str(folder), schema=schema, format="parquet").to_table().to_pandas()
+    except (pa.ArrowException, OSError):
+        pass  # some file is damaged: read them one by one
+    tables = []
+    for path in sorted(folder.glob("*.parquet")):
+        try:
+            tables.append(ds.dataset(str(path), schema=schema, format="parquet").to_table())
+        except (pa.ArrowException, OSError) as err:
+            warn_damaged("results file", path, err, f"trial {path.stem} is left out of this table")
+    return pa.concat_tables(tables).to_pandas() if tables else schema.empty_table().to_pandas()
+
+
+def _read_rows(path: Path, consequence: str) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        warn_damaged("results file", path, err, f"trial {path.stem}'s {consequence}")
+        return []

@@ -11,7 +11,7 @@ from typing import Any
 
 from lottery.codec import to_flat_dict
 from lottery.config import ExperimentConfig
-from lottery.methods import METHODS
+from lottery.methods import METHODS, all_epoch_columns
 from orchestrator.parquet_store import ParquetResults
 from trainables.protocol import FINAL_PREFIX
 from orchestrator.tracking import TAG_HASH, TAG_METHOD, MlflowTracker
@@ -30,6 +30,12 @@ class TrialRecord:
     completed_row: dict[str, Any] | None = None  # set once the trial's final result is recorded
     mlflow_steps: set[int] = field(default_factory=set)  # epochs already in MLflow
     final_logged: bool = False  # final metrics already in MLflow
+
+
+def mlflow_epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What MLflow charts per epoch: the declared epoch columns, minus `epoch` itself (it is the step)."""
+    declared = all_epoch_columns()
+    return {k: v for k, v in metrics.items() if k in declared and k not in ("epoch", "phase_epoch")}
 
 
 def split_tables(method: str, final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
@@ -80,7 +86,7 @@ class TrialRecorder:
         record = self.trials[trial_id]
         step = int(metrics["epoch"])
         if step not in record.mlflow_steps:  # an epoch replayed after a restart is logged to MLflow once
-            self.tracker.log_metrics(record.run_id, metrics, step=step)
+            self.tracker.log_metrics(record.run_id, mlflow_epoch_metrics(metrics), step=step)
             record.mlflow_steps.add(step)
         record.epochs[step] = {**self._ids(record), **metrics}
         self.store.write_epochs(trial_id, [record.epochs[k] for k in sorted(record.epochs)])

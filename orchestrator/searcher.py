@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -19,12 +20,13 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from lottery.codec import config_hash, to_flat_dict, with_overrides
+from lottery.codec import arm_config, config_hash, to_flat_dict, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
 from search_spaces.base import AnySpace, SearchSpace
-from trainables.protocol import FINAL_PREFIX
+from orchestrator.layout import TRIALS_TABLE, SweepLayout
+from trainables.protocol import FINAL_PREFIX, RECORD_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ def make_sampler(name: str, seed: int, space: AnySpace | None = None) -> optuna.
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ConfigError(f"unknown sampler {name!r}; valid choices: {', '.join(SAMPLERS)}")
+
+
+def trial_seed(sampler_seed: int, number: int) -> int:
+    """The sampler seed for Optuna trial `number`: a pure function of the sweep's seed and the number,
+    so the n-th proposal is the same whether or not the driver was killed and resumed before it
+    (a sampler re-created with the sweep's seed would replay its first proposals instead)."""
+    return int(np.random.SeedSequence([sampler_seed, number]).generate_state(1)[0])
 
 
 def open_study(sweep: SweepConfig, journal: Path, space: AnySpace | None = None) -> optuna.Study:
@@ -107,8 +116,11 @@ class TicketSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.pending_baselines:
             name = self.pending_baselines.pop(0)
-            cfg = with_overrides(self.base, baseline_overrides(name))
-            return _suggestion(cfg, arm="baseline", optuna_number=-1)
+            cfg = arm_config(self.base, baseline_overrides(name))
+            return _suggestion(cfg, arm="baseline", optuna_number=-1, record_file=self._record_file(trial_id))
+        if self.sweep.sampler != "grid":  # the grid sampler keeps its own walk in the study's storage
+            number = len(self.study.get_trials(deepcopy=False))
+            self.study.sampler = make_sampler(self.sweep.sampler, trial_seed(self.sweep.sampler_seed, number), self.space)
         trial = self.study.ask()
         try:
             cfg = with_overrides(self.base, self.space.sample(trial))
@@ -116,13 +128,21 @@ class TicketSearcher(Searcher):
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         self.live[trial_id] = trial.number
-        return _suggestion(cfg, arm="search", optuna_number=trial.number)
+        return _suggestion(cfg, arm="search", optuna_number=trial.number, record_file=self._record_file(trial_id))
+
+    def _record_file(self, trial_id: str) -> str:
+        return str(SweepLayout.at(self.journal.parent).table_file(TRIALS_TABLE, trial_id))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         number = self.live.pop(trial_id, None)
         if number is None:
             return
         values = objective_values(result, self.sweep) if (result and not error) else None
+        self._tell(number, values, trial_id)
+
+    def _tell(self, number: int, values: list[float] | None, trial_id: str) -> None:
+        if self._state(number) != TrialState.RUNNING:
+            return  # told before a driver restart (a replayed trial): the first answer stands
         try:
             if values is None:
                 self.study.tell(number, state=TrialState.FAIL)
@@ -130,6 +150,30 @@ class TicketSearcher(Searcher):
                 self.study.tell(number, values)
         except Exception as err:  # a sampler error must not fail a finished trial; its row is recorded anyway
             logger.warning("could not tell Optuna trial %s the result of %s: %s", number, trial_id, err)
+
+    def _state(self, number: int) -> TrialState | None:
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.number == number:
+                return trial.state
+        return None
+
+    def close_orphans(self) -> list[int]:
+        """After a restore: study trials still RUNNING that no restored Tune trial will finish (asked
+        after Tune's last snapshot) are closed: told their result if the sweep's Parquet records it
+        completed, else FAIL. Returns their numbers."""
+        from orchestrator.parquet_store import ParquetResults  # lazy: pandas only on restore
+
+        live = set(self.live.values())
+        orphans = [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in live]
+        if not orphans:
+            return []
+        rows = ParquetResults(self.journal.parent).read_trials()
+        done = rows[(rows["arm"] == "search") & (rows["status"] == "completed")].set_index("optuna_trial_number")
+        for number in orphans:
+            row = done.loc[number].to_dict() if number in done.index else None
+            values = objective_values({FINAL_PREFIX + k: v for k, v in row.items()}, self.sweep) if row else None
+            self._tell(number, values, f"orphan {number}")
+        return orphans
 
     def get_state(self) -> dict:
         return {"pending_baselines": self.pending_baselines, "live": self.live}
@@ -147,6 +191,9 @@ class TicketSearcher(Searcher):
         import json
 
         self.set_state(json.loads(Path(checkpoint_path).read_text()))
+        closed = self.close_orphans()
+        if closed:
+            logger.warning("closed Optuna trials %s: asked before the driver stopped, never started by Tune", closed)
 
 
 def objective_values(result: dict[str, Any], sweep: SweepConfig) -> list[float] | None:
@@ -160,10 +207,11 @@ def objective_values(result: dict[str, Any], sweep: SweepConfig) -> list[float] 
     return values
 
 
-def _suggestion(cfg: ExperimentConfig, arm: str, optuna_number: int) -> dict[str, Any]:
+def _suggestion(cfg: ExperimentConfig, arm: str, optuna_number: int, record_file: str) -> dict[str, Any]:
     return {
         "experiment": to_flat_dict(cfg),
         "arm": arm,
         "optuna_trial_number": optuna_number,
         "config_hash": config_hash(cfg),
+        RECORD_FILE: record_file,  # where the trial finds its own record (a replayed finished trial)
     }

@@ -5,8 +5,12 @@ bounds, and that the dataset is on disk.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +18,19 @@ import pandas as pd
 import ray
 from ray import tune
 
-from lottery.codec import to_flat_dict, with_overrides
+from lottery.codec import arm_config, to_flat_dict
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.base import check_data_available
+from orchestrator.cluster import check_cluster_offers
+from orchestrator.console import ConsoleReporter
 from orchestrator.config import SweepConfig, baseline_overrides, load_sweep_file, save_sweep_file
 from orchestrator.layout import SweepLayout
+from orchestrator.loopback import loopback_only
+from orchestrator.preflight import check_device, check_local_machine, check_tracking_uri
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.searcher import TicketSearcher, check_space
+from orchestrator.storage_check import check_storage
 from orchestrator.tracking import MlflowTracker
 from orchestrator.tune_callback import RecorderCallback, RecorderSpec
 from analysis.report import format_front, plot_front, plot_training_cost
@@ -37,6 +46,8 @@ class SweepSummary:
     parent_run_id: str
     trials: pd.DataFrame
     front_text: str
+    interrupted: bool = False  # stopped before every trial was recorded (Ctrl-C / SIGTERM): resumable
+    already_finished: bool = False  # `tickets resume` of a sweep that had nothing left to do
 
 
 def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
@@ -53,32 +64,40 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
         if sweep.num_trials > points:
             raise ConfigError(f"sweep.num_trials={sweep.num_trials} exceeds the {points} points of the grid; set it <= {points}")
     for baseline in sweep.baselines:
-        with_overrides(cfg, baseline_overrides(baseline))
+        arm_config(cfg, baseline_overrides(baseline))
     check_data_available(cfg.data)  # raises DatasetNotFoundError with instructions; loads nothing
 
 
-def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None) -> SweepSummary:
-    """Run the whole sweep and return where everything landed, plus the Pareto front."""
-    validate_sweep(cfg, sweep)
+def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None, verbose: bool = False) -> SweepSummary:
+    """Run the whole sweep and return where everything landed, plus the Pareto front. `verbose`
+    brings back Ray Tune's own progress output; by default one line per trial event is printed."""
     paths = SweepLayout.of(sweep.results_dir, sweep.name)
+    check_tracking_uri(paths.tracking_uri(sweep.mlflow_uri))  # seconds, before any write
+    check_device(cfg.train.device, sweep.resources.gpu)
+    if address is None:
+        check_local_machine(cfg.train.device, sweep.resources.gpu, sweep.resources.cpu)
+    validate_sweep(cfg, sweep)
     store = ParquetResults(paths.root)
     if store.has_results():
         raise ConfigError(
             f"sweep {sweep.name!r} already has results in {paths.root}; choose another --name "
             f"(or `tickets resume {sweep.name}` to finish it)"
         )
-    paths.root.mkdir(parents=True, exist_ok=True)
-    save_sweep_file(paths.config_file, cfg, sweep)
-
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
-    spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
-
-    _init_ray(address)
+    check_tracking_uri(tracking_uri)
+    check_storage(sweep.storage_path)
+    _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        save_sweep_file(paths.config_file, cfg, sweep)
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
+        spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
+        # Ray's new console output prints an experiment box and result paths even at verbose 0; the
+        # legacy reporter is silent at 0, and ConsoleReporter prints instead.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -90,31 +109,59 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
             ),
             run_config=tune.RunConfig(
                 name=sweep.name,
-                storage_path=str(paths.ray_storage(sweep.storage_path)),
-                callbacks=[RecorderCallback(spec)],
+                storage_path=paths.ray_storage(sweep.storage_path),
+                callbacks=[RecorderCallback(spec), _console(cfg, sweep)],
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
+                verbose=1 if verbose else 0,
             ),
         )
-        tuner.fit()
+        with _graceful_stop():
+            tuner.fit()
     finally:
         if address is None:
             ray.shutdown()
     return summarize(paths, sweep, tracker, parent, tracking_uri)
 
 
+def expected_trials(sweep: SweepConfig) -> int:
+    return sweep.num_trials + len(sweep.baselines)
+
+
+@contextlib.contextmanager
+def _graceful_stop() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the sweep the same way: Tune's graceful stop (it checkpoints the
+    experiment once more), without Tune's own hint on how to restore it (we print `tickets resume`)."""
+    tune_logger = logging.getLogger("ray.tune.tune")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.CRITICAL)  # its interrupt and restore messages name Tune's API, not ours
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: os.kill(os.getpid(), signal.SIGUSR1)) if main else None
+    try:
+        yield
+    finally:
+        tune_logger.setLevel(level)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str) -> SweepSummary:
-    """Front table, plot on disk and on the parent run; the parent run is closed."""
+    """Front table, plot on disk and on the parent run; the parent run is closed: FINISHED, FAILED
+    (no trial completed) or KILLED when the sweep was stopped before every trial was recorded."""
     trials = ParquetResults(paths.root).read_trials()
+    interrupted = len(trials) < expected_trials(sweep)
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives)
     if not trials.empty:
         for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
         _write_report(paths, tracker, parent)
-    tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False)
-    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text)
+    tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False, killed=interrupted)
+    return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, interrupted=interrupted)
+
+
+def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
+    return ConsoleReporter(sweep.num_trials + len(sweep.baselines), sweep.objective_pairs(), to_flat_dict(cfg))
 
 
 def _write_report(paths: SweepLayout, tracker: MlflowTracker, parent: str) -> None:
@@ -135,15 +182,34 @@ def _trial_name(trial: tune.experiment.Trial) -> str:
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
 
+def _start_ray(address: str | None, sweep: SweepConfig) -> None:
+    """Start a local Ray, or join the cluster at `address` after checking a node can host a trial."""
+    _init_ray(address)
+    if address is None:
+        return
+    try:
+        check_cluster_offers({"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu}, address)
+    except ConfigError:
+        ray.shutdown()  # disconnects this driver; the cluster keeps running
+        raise
+
+
 def _init_ray(address: str | None) -> None:
     # Checkpointing every epoch with num_to_keep set forces frequent experiment snapshots; that is
     # intended here (small checkpoints), so Tune's warning about it is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if ray.is_initialized():
         return
     logging_config = ray.LoggingConfig(log_level="WARNING")
-    if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING, logging_config=logging_config)
+    if address is None:  # "local": a new Ray even where RAY_ADDRESS or `ray start` records a cluster
+        # A private, loopback-only Ray of this process: token authentication is off on purpose, said
+        # explicitly so Ray does not warn about it on every start.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        with loopback_only():  # a local sweep is not reachable from the network
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+                     logging_config=logging_config)
     else:
         ray.init(address=address, logging_level=logging.WARNING, logging_config=logging_config)
 
@@ -154,17 +220,26 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     if not paths.config_file.exists():
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
     _, sweep = load_sweep_file(paths.config_file)
-    experiment_dir = paths.ray_experiment(sweep.storage_path)
+    check_storage(sweep.storage_path)
+    experiment_dir = paths.ray_experiment(sweep.storage_path)  # a URI (s3://, gs://) or a folder: no Path()
     if not tune.Tuner.can_restore(experiment_dir):
         raise ConfigError(f"sweep {name!r} has no restorable Ray Tune state in {experiment_dir}")
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
-    tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
-    parent = tracker.parent_run(sweep.name, {})
-    _init_ray(address)
+    check_tracking_uri(tracking_uri)
+    trials = ParquetResults(paths.root).read_trials()
+    if len(trials) >= expected_trials(sweep):  # nothing to do: say so, touch nothing (the parent run stays closed)
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        text = format_front(trials, sweep.objective_pairs())
+        return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
+                            already_finished=True)
+    _start_ray(address, sweep)
     try:
+        tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
+        parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
-        tuner.fit()
+        with _graceful_stop():
+            tuner.fit()
     finally:
         if address is None:
             ray.shutdown()

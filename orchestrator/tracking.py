@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from collections.abc import Iterator
 
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
+
+from orchestrator.preflight import is_server_uri
 
 TAG_SWEEP = "tickets.sweep"
 TAG_ROLE = "tickets.role"
@@ -56,7 +57,10 @@ class MlflowTracker:
     def _experiment(self, experiment_name: str, artifact_root: Path | None) -> str:
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+            # A tracking server keeps artifacts in its own store (proxied `mlflow-artifacts:`), so a
+            # driver anywhere can log them; a local store keeps them next to the results.
+            local = artifact_root is not None and not is_server_uri(self.tracking_uri)
+            location = artifact_root.resolve().as_uri() if artifact_root is not None and local else None
             return self.client.create_experiment(
                 experiment_name,
                 artifact_location=location,
@@ -99,13 +103,10 @@ class MlflowTracker:
             self.client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int) -> None:
-        """Numeric, finite values only (MLflow stores floats; NaN would poison charts)."""
+        """Numeric values only, non-finite ones included: a NaN training loss is the record of a
+        diverged trial, not noise to hide (MLflow stores NaN as NaN and +-inf as +-float max)."""
         now = int(time.time() * 1000)
-        batch = [
-            Metric(k, float(v), now, step)
-            for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
-        ]
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
         for i in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[i : i + 1000])
 
@@ -118,5 +119,11 @@ class MlflowTracker:
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
 
-    def finish(self, run_id: str, ok: bool = True) -> None:
-        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED if ok else RunStatus.FAILED))
+    def finish(self, run_id: str, ok: bool = True, killed: bool = False) -> None:
+        """FINISHED, FAILED, or KILLED for a sweep stopped by the user (resumable)."""
+        status = RunStatus.KILLED if killed else RunStatus.FINISHED if ok else RunStatus.FAILED
+        self.client.set_terminated(run_id, RunStatus.to_string(status))
+
+    def find_parent(self, sweep: str) -> str | None:
+        """The sweep's parent run, untouched (None if there is none)."""
+        return self._find_run(f"tags.`{TAG_SWEEP}` = '{sweep}' and tags.`{TAG_ROLE}` = 'parent'")

@@ -10,11 +10,12 @@ from typing import Any
 from ray.tune import Callback
 
 from lottery.codec import experiment_from_flat
+from lottery.damaged import warn_damaged
 from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import MlflowTracker
-from trainables.protocol import EPOCH, FINAL, FINAL_FILE, REPORT_KIND, TICKET_SUBDIR, final_metrics
+from trainables.protocol import DIVERGED, EPOCH, FINAL, FINAL_FILE, REPORT_KIND, TICKET_SUBDIR, final_metrics
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,14 @@ class RecorderCallback(Callback):
         self.spec = spec
         self.layout = spec.layout
         self.finals: dict[str, dict[str, Any]] = {}
+        self.diverged: dict[str, str] = {}  # trial id -> "diverged at epoch N (...)"
         self._recorder: TrialRecorder | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "layout": self.layout, "finals": self.finals, "_recorder": None}
+        return {"spec": self.spec, "layout": self.layout, "finals": self.finals, "diverged": self.diverged, "_recorder": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"diverged": {}, **state})  # experiment states pickled before `diverged` existed
 
     @property
     def recorder(self) -> TrialRecorder:
@@ -75,13 +80,18 @@ class RecorderCallback(Callback):
         self._ensure_started(trial)
         kind = result.get(REPORT_KIND)
         if kind == EPOCH:
-            metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k != REPORT_KIND}
+            metrics = {k: v for k, v in result.items() if k not in _TUNE_KEYS and k not in (REPORT_KIND, DIVERGED)}
             self.recorder.epoch(trial.trial_id, metrics)
+            if result.get(DIVERGED):
+                self.diverged[trial.trial_id] = str(result[DIVERGED])
         elif kind == FINAL:
             self.finals[trial.trial_id] = final_metrics(result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._ensure_started(trial)
+        if trial.trial_id in self.diverged:
+            self.recorder.fail(trial.trial_id, self.diverged.pop(trial.trial_id))
+            return
         final = self.finals.pop(trial.trial_id, None)
         ticket = self._copy_ticket(trial)
         if final is None:
@@ -96,17 +106,25 @@ class RecorderCallback(Callback):
         self.recorder.fail(trial.trial_id, _error_text(trial))
 
     def _copy_ticket(self, trial: Any) -> Path | None:
+        """The trial's ticket folder under the sweep; a trial already recorded complete keeps the copy
+        it has (a replayed trial never deletes and re-copies a finished ticket)."""
+        target = self.layout.ticket(trial.trial_id)
+        if self.recorder.trials[trial.trial_id].completed_row is not None:
+            return target if target.is_dir() else None
         checkpoint = trial.checkpoint
         if checkpoint is None:
             return None
-        target = self.layout.ticket(trial.trial_id)
         with checkpoint.as_directory() as folder:
             source = Path(folder) / TICKET_SUBDIR
             if not source.is_dir():
                 return None
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(source, target)
+            try:
+                shutil.copytree(source, target)
+            except OSError as err:
+                warn_damaged("ticket", source, err, f"trial {trial.trial_id} is recorded without its ticket")
+                return None
         return target
 
     def _final_from_checkpoint(self, trial: Any) -> dict[str, Any] | None:
@@ -115,7 +133,13 @@ class RecorderCallback(Callback):
             return None
         with checkpoint.as_directory() as folder:
             path = Path(folder) / FINAL_FILE
-            return json.loads(path.read_text()) if path.exists() else None
+            if not path.exists():
+                return None
+            try:
+                return json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                warn_damaged("final report", path, err, f"trial {trial.trial_id} is recorded failed")
+                return None
 
 
 def _error_text(trial: Any) -> str:
@@ -130,5 +154,5 @@ def _error_text(trial: Any) -> str:
 _TUNE_KEYS = {
     "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date", "time_this_iter_s",
     "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore", "iterations_since_restore",
-    "experiment_tag",
+    "experiment_tag", "should_checkpoint",
 }

@@ -17,6 +17,8 @@ FINAL = "final"
 FINAL_PREFIX = "final_"
 TICKET_SUBDIR = "ticket"
 FINAL_FILE = "final.json"
+DIVERGED = "diverged"  # in the last epoch result of a diverged trial: the failure reason
+RECORD_FILE = "record_file"  # in a trial's config: the Parquet file that records it once finished
 
 
 def final_result(metrics: dict[str, Any]) -> dict[str, Any]:

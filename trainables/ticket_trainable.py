@@ -17,9 +17,10 @@ import torch
 from ray import tune
 
 from lottery.methods import METHODS
-from lottery.session import CHECKPOINT_FILE
+from lottery.session import CHECKPOINT_FILE, load_checkpoint
 from lottery.codec import experiment_from_flat
-from trainables.protocol import FINAL_FILE, TICKET_SUBDIR, epoch_result, final_result
+from lottery.training.divergence import TrialDiverged
+from trainables.protocol import DIVERGED, FINAL_FILE, RECORD_FILE, TICKET_SUBDIR, epoch_result, final_result
 # Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
 # reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
 CRASH_ONCE_ENV = "TICKETS_CRASH_ONCE"
@@ -37,7 +38,7 @@ class RayTuneSession:
             return None
         with checkpoint.as_directory() as folder:
             path = Path(folder) / CHECKPOINT_FILE
-            return torch.load(path, weights_only=True) if path.exists() else None
+            return load_checkpoint(path) if path.exists() else None
 
     def report_epoch(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
         self._last_state = state
@@ -57,8 +58,40 @@ class RayTuneSession:
 
 def ticket_trainable(config: dict[str, Any]) -> None:
     """Run one trial: `config['experiment']` is the flat experiment config chosen by the searcher."""
+    if _replay_recorded_final(config):
+        return
     cfg = experiment_from_flat(config["experiment"])
-    METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
+    try:
+        METHODS.get(cfg.method.name)().run(cfg, RayTuneSession())
+    except TrialDiverged as diverged:
+        # Deterministic, so not raised to Tune (which would retry it max_failures times): the epoch is
+        # reported without a checkpoint, and the driver records the trial failed, Optuna told FAIL.
+        tune.report({**epoch_result(diverged.metrics), DIVERGED: str(diverged)})
+
+
+def _replay_recorded_final(config: dict[str, Any]) -> bool:
+    """A trial the sweep's Parquet already records as completed is not trained again: Tune replays
+    trials that finished after its last experiment snapshot, and the project's own record decides.
+    Its final metrics are re-reported (no checkpoint) so the driver's searcher and callback close it."""
+    record = config.get(RECORD_FILE)
+    row = _recorded_row(Path(record)) if record else None
+    if row is None or row.get("status") != "completed":
+        return False
+    tune.report(final_result({k: v for k, v in row.items() if isinstance(v, (int, float)) and "." not in k}))
+    return True
+
+
+def _recorded_row(path: Path) -> dict[str, Any] | None:
+    """The trial's Parquet row, if the driver wrote one; a damaged file counts as none."""
+    if not path.exists():
+        return None
+    import pyarrow.parquet as pq  # lazy: only a replayed trial needs it
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, ValueError):  # pyarrow's errors for a truncated or foreign file
+        return None
+    return rows[0] if rows else None
 
 
 def _maybe_crash(epoch: int) -> None:

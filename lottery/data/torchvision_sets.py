@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lottery.data.base import DATASETS, availability_check, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
+from lottery.data.base import AVAILABILITY_CHECKS, DATASETS, availability_check, DataBundle, LoadOptions, class_selection, loader_kwargs, stratified_split
 from lottery.errors import DatasetNotFoundError
 
 CIFAR_STATS = {
@@ -76,11 +76,7 @@ def _load_cifar(name: str, opts: LoadOptions) -> DataBundle:
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     root = os.path.abspath(opts.data_root)
     folder = os.path.join(root, CIFAR_FOLDERS[name])
-    if not opts.download and not os.path.isdir(folder):
-        raise DatasetNotFoundError(
-            f"{name} not found at {folder}; set data.download=true to download it into {root} "
-            f"(or put the extracted '{CIFAR_FOLDERS[name]}' folder there)"
-        )
+    AVAILABILITY_CHECKS[name](opts)
     try:
         train_base = cls(root, train=True, download=opts.download)
         test_base = cls(root, train=False, download=False)
@@ -122,17 +118,10 @@ def load_imagefolder(opts: LoadOptions) -> DataBundle:
     """
     from torchvision import datasets, transforms as T
 
-    root = os.path.abspath(opts.path) if opts.path else ""
-    train_dir = os.path.join(root, "train")
-    if not root or not os.path.isdir(train_dir):
-        raise DatasetNotFoundError(
-            f"imagefolder: no 'train' folder under data.path={opts.path!r} ({train_dir or 'path is empty'}); "
-            "set data.path to a folder holding train/ and val/ (or test/) class subfolders"
-        )
-    val_dir, test_dir = os.path.join(root, "val"), os.path.join(root, "test")
+    AVAILABILITY_CHECKS["imagefolder"](opts)
+    root = os.path.abspath(opts.path)
+    train_dir, val_dir, test_dir = (os.path.join(root, part) for part in ("train", "val", "test"))
     has_val, has_test = os.path.isdir(val_dir), os.path.isdir(test_dir)
-    if not (has_val or has_test):
-        raise DatasetNotFoundError(f"imagefolder: neither {val_dir} nor {test_dir} exists")
 
     mean, std = IMAGENET_STATS
     size = (IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE)

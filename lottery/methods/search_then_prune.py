@@ -27,6 +27,8 @@ from lottery.models.supernet import SuperNet
 from lottery.pruning.init_scores import grasp_masks, grasp_scores, snip_scores, synflow_masks
 from lottery.pruning.prune_regrow import conv_weights
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, global_topk_masks, magnitude_scores, random_scores
+from lottery.measure import count_flops
+from lottery.training.bn_recalibration import recalibrate_bn
 from lottery.training.loop import evaluate
 
 CRITERIA = ("magnitude", "random", "snip", "grasp", "synflow")
@@ -78,12 +80,15 @@ class SearchThenPrune(TicketMethod[SearchThenPruneParams]):
             model = build_model(cfg, data)
             if not isinstance(model, SuperNet):
                 raise ConfigError(f"model {cfg.model.name!r} is not a supernet")
-            settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold)
+            settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold,
+                                      bn_batches=p.bn_recalibration_batches)
             search = run_search(model=model, s=settings, cfg=cfg, data=data, device=device, session=trial.session,
                                 progress=trial.progress, resume=resume)
             ticket = search.model
             masks = one_shot_masks(p.criterion, ticket, p.target_sparsity, data, cfg.seed)
             apply_weight_masks_(ticket, masks)
+            seen = recalibrate_bn(ticket, data, device, p.bn_recalibration_batches)  # as SuperTickets gets
+            trial.progress.train_flops += count_flops(ticket, input_shape(data)) * seen
             trial.progress.method_state["noretrain"] = {
                 "val_accuracy": evaluate(ticket, data.val, device), "test_accuracy": evaluate(ticket, data.test, device),
                 "ticket": source_ticket(ticket, masks),

@@ -6,7 +6,8 @@ progressive prune-and-regrow of all conv weights.
 The model and optimizer change mid-phase (shrinking), so this is its own epoch loop around
 `train_one_epoch` / `evaluate`; its checkpoints are run_phase's PhaseCheckpoint, so a trial resumes mid-search.
 Order at the end of an epoch: shrink (resetting masks of shrunk blocks), then the pruning step
-when the schedule says so, then evaluation; the last search epoch always prunes to the target.
+when the schedule says so (progressive: the target is reached a `sparsity_ramp` fraction into the
+search), then BN statistics re-estimated on training batches if anything was cut, then evaluation.
 """
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ from lottery.results import TARGET_SPARSITY, TRANSFER_ACCURACY, TRANSFER_VAL_ACC
 from lottery.session import Session
 from lottery.models.supernet import PATHS, SuperNet
 from lottery.pruning.prune_regrow import (
-    dense_masks, is_prune_epoch, mask_grads_hook, prune_step, reset_masks_, rho_at, sparsity_at,
+    dense_masks, is_progressive_prune_epoch, mask_grads_hook, progressive_sparsity, prune_step, reset_masks_, rho_at,
 )
 from lottery.pruning.supernet_shrink import kept_channels, remap_optimizer, shrink, shrunk_blocks, slice_tensors
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, mask_sparsity
 from lottery.ticket import model_from_arch, save_ticket
+from lottery.training.bn_recalibration import DEFAULT_BATCHES, recalibrate_bn
 from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress, clone_state
+from lottery.training.divergence import check_epoch
 from lottery.training.loop import evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 from lottery.training.phase import TRAIN_FLOPS_PER_FORWARD, restore_rng_state, rng_state, run_phase
 from lottery.training.record import epoch_record
@@ -62,6 +65,7 @@ class SupernetSearchParams(MethodParams):
     retrain_epochs: int = 2
     transfer_dataset: str = ""
     transfer_epochs: int = 3
+    bn_recalibration_batches: int = DEFAULT_BATCHES
 
     def __post_init__(self) -> None:
         require(0.0 < self.target_sparsity < 1.0, "method.target_sparsity", self.target_sparsity, "a number in (0, 1)")
@@ -71,6 +75,8 @@ class SupernetSearchParams(MethodParams):
         require(self.search_epochs >= 0, "method.search_epochs", self.search_epochs, "an integer >= 0 (0 = train.epochs)")
         require(self.retrain_epochs >= 1, "method.retrain_epochs", self.retrain_epochs, "an integer >= 1")
         require(self.transfer_epochs >= 1, "method.transfer_epochs", self.transfer_epochs, "an integer >= 1")
+        require(self.bn_recalibration_batches >= 0, "method.bn_recalibration_batches", self.bn_recalibration_batches,
+                "an integer >= 0 (training batches to re-estimate BN statistics on after each cut; 0 = off)")
 
 
 SP = TypeVar("SP", bound=SupernetSearchParams)
@@ -164,8 +170,9 @@ def retrain_and_finish(
 @dataclass(frozen=True)
 class SearchSettings:
     """rho: FLOPs-L1 coefficient; warmup: epochs of its linear warm-up; threshold: |gamma| at or under
-    which a channel is removed; prune_interval K / target_sparsity / regrow: the weight-pruning
-    schedule (target 0 = no weight pruning, the search-then-prune search)."""
+    which a channel is removed; prune_interval K / target_sparsity / regrow / ramp_fraction: the
+    weight-pruning schedule (target 0 = no weight pruning, the search-then-prune search);
+    bn_batches: training batches to re-estimate BN statistics on after each shrink or pruning step."""
 
     epochs: int
     rho: float
@@ -174,6 +181,8 @@ class SearchSettings:
     prune_interval: int = 1
     target_sparsity: float = 0.0
     regrow: bool = True
+    ramp_fraction: float = 1.0
+    bn_batches: int = 0
 
 
 @dataclass
@@ -256,6 +265,9 @@ def run_search(
         flops = count_flops(model, shape)
         loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
+        check_epoch(loss, model, {  # before shrinking on NaN gammas
+            "epoch": progress.global_epoch + 1, "phase": "search", "phase_epoch": epoch + 1, "train_loss": loss, "lr": lr,
+        })
 
         keep = kept_channels(model, s.threshold)
         removed = sum(model.path_widths()) - sum(int(i.numel()) for i in keep.values())
@@ -271,10 +283,13 @@ def run_search(
                 if s.regrow:  # the paper reactivates a shrunk block's masks; 'regrow off' never grows a mask
                     reset_masks_(small, masks, stash, blocks)
             model, optimizer = small, small_opt
-        last = epoch == s.epochs - 1
-        if masks is not None and (last or is_prune_epoch(epoch, s.prune_interval)):
-            step = prune_step(model, masks, stash, s.target_sparsity if last else sparsity_at(epoch, s.prune_interval, s.target_sparsity), s.regrow)
+        pruned = masks is not None and is_progressive_prune_epoch(epoch, s.prune_interval, s.epochs, s.ramp_fraction)
+        if masks is not None and pruned:
+            sparsity = progressive_sparsity(epoch, s.prune_interval, s.target_sparsity, s.epochs, s.ramp_fraction)
+            step = prune_step(model, masks, stash, sparsity, s.regrow)
             masks, stash, regrown = step.masks, step.stash, step.regrown
+        if removed or pruned:  # the running statistics belong to the network before the cut
+            progress.train_flops += count_flops(model, shape) * recalibrate_bn(model, data, device, s.bn_batches)
 
         val_acc, test_acc = evaluate(model, data.val, device), evaluate(model, data.test, device)
         progress.global_epoch += 1

@@ -25,16 +25,20 @@ from lottery.models.supernet import SuperNet
 
 @dataclass(frozen=True)
 class SuperTicketsParams(SupernetSearchParams):
-    """prune_interval K: the sparsity rises 10 points every K epochs; regrow: re-rank pruned weights
-    at every pruning step and reactivate the masks of shrunk blocks (false = masks only shrink)."""
+    """prune_interval K: the sparsity rises (at least) 10 points every K epochs and reaches the target
+    `sparsity_ramp` of the way into the search; regrow: re-rank pruned weights at every pruning step and
+    reactivate the masks of shrunk blocks (false = masks only shrink)."""
 
     name: str = "supertickets"
     prune_interval: int = 1
     regrow: bool = True
+    sparsity_ramp: float = 0.75
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.prune_interval >= 1, "method.prune_interval", self.prune_interval, "an integer >= 1")
+        require(0.0 < self.sparsity_ramp <= 1.0, "method.sparsity_ramp", self.sparsity_ramp,
+                "a fraction in (0, 1] of the search epochs by which the target sparsity is reached")
 
 
 @METHODS.register("supertickets", help="SuperTickets: joint FLOPs-aware channel search + prune-and-regrow on a supernet")
@@ -55,7 +59,7 @@ class SuperTickets(TicketMethod[SuperTicketsParams]):
         ticket, masks, later = None, None, resume
         if resume is None or resume.phase == "search":
             settings = SearchSettings(search_epochs(cfg, p), p.rho, p.rho_warmup_epochs, p.shrink_threshold,
-                                      p.prune_interval, p.target_sparsity, p.regrow)
+                                      p.prune_interval, p.target_sparsity, p.regrow, p.sparsity_ramp, p.bn_recalibration_batches)
             search = run_search(model=model, s=settings, cfg=cfg, data=trial.data, device=trial.device,
                                 session=trial.session, progress=trial.progress, resume=resume)
             ticket, masks, later = search.model, search.masks, None

@@ -11,6 +11,7 @@ removed mostly live weights, the sparsity may stay a little above the scheduled 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,11 +24,34 @@ from lottery.pruning.weight_mask import WeightMasks, global_topk_masks, magnitud
 SPARSITY_STEP = 0.1  # the schedule adds 10 points of sparsity every `interval` epochs
 
 
-def sparsity_at(epoch: int, interval: int, target: float) -> float:
-    """Sparsity after the pruning step at the end of 0-based `epoch`: min(((epoch+1)//K)/10, target)."""
+def ramp_end_epoch(epochs: int, ramp_fraction: float) -> int:
+    """0-based epoch at whose end the progressive schedule reaches the target."""
+    if not 0.0 < ramp_fraction <= 1.0:
+        raise ConfigError(f"invalid sparsity ramp {ramp_fraction!r}; valid: a fraction of the search epochs in (0, 1]")
+    return max(1, math.ceil(ramp_fraction * epochs)) - 1
+
+
+def progressive_sparsity(epoch: int, interval: int, target: float, epochs: int, ramp_fraction: float) -> float:
+    """Sparsity after the pruning step at the end of 0-based `epoch` of an `epochs`-long search.
+
+    The paper's progressive schedule adds 10 points every `interval` epochs; here the step grows
+    (never shrinks) so that the target is reached at the end of epoch `ramp_end_epoch(...)`, a
+    fraction `ramp_fraction` into the search, and the ticket then trains at the target for the
+    remaining epochs, instead of jumping to the target in the last epoch (which collapses a
+    SuperTicket's accuracy without retraining). Monotone; exactly `target` from the ramp's end on.
+    """
     if interval < 1:
         raise ConfigError(f"invalid pruning interval {interval!r}; valid: an integer >= 1")
-    return min(round(((epoch + 1) // interval) * SPARSITY_STEP, 10), target)
+    end = ramp_end_epoch(epochs, ramp_fraction)
+    if epoch >= end:
+        return target
+    step = max(SPARSITY_STEP, target / max(1, (end + 1) // interval))
+    return min(round(((epoch + 1) // interval) * step, 10), target)
+
+
+def is_progressive_prune_epoch(epoch: int, interval: int, epochs: int, ramp_fraction: float) -> bool:
+    """Pruning steps: every `interval`-th epoch, the ramp's last epoch and the search's last epoch."""
+    return is_prune_epoch(epoch, interval) or epoch == ramp_end_epoch(epochs, ramp_fraction) or epoch == epochs - 1
 
 
 def is_prune_epoch(epoch: int, interval: int) -> bool:

@@ -16,11 +16,12 @@ from torch import nn
 
 from lottery.config import ExperimentConfig
 from lottery.data import DataBundle
-from lottery.measure import count_flops, count_sparse_flops
+from lottery.measure import count_flops, count_params, count_sparse_flops
 from lottery.models.base import stored_arch
 from lottery.pruning.weight_mask import WeightMasks, apply_weight_masks_, check_weight_masks, mask_sparsity
 from lottery.session import Session
 from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress
+from lottery.training.divergence import check_epoch
 from lottery.training.record import epoch_record
 from lottery.training.loop import AfterBackward, Perturb, evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
 
@@ -120,6 +121,11 @@ def run_phase(
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen * (1 + attack_passes)
         val_acc = evaluate(model, data.val, device)
         test_acc = evaluate(model, data.test, device)
+        # A diverged trial ends here: before the method's hook (pruning NaN scores) and the checkpoint.
+        check_epoch(loss, model, {
+            "epoch": progress.global_epoch + 1, "phase": phase, "phase_epoch": phase_epoch + 1, "train_loss": loss,
+            "val_accuracy": val_acc, "test_accuracy": test_acc, "lr": lr, "flops": flops, "params": count_params(model),
+        })
         extra_metrics, extra_state, stopped = on_epoch_end(model, phase_epoch) if on_epoch_end else ({}, {}, False)
         progress.global_epoch += 1
         progress.wall_time_s += time.perf_counter() - began

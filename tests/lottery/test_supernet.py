@@ -9,7 +9,9 @@ from lottery.errors import ConfigError
 from lottery.measure import count_flops
 from lottery.models import create_model
 from lottery.models.supernet import SuperNet
-from lottery.pruning.prune_regrow import is_prune_epoch, prune_step, reset_masks_, rho_at, sparsity_at
+from lottery.pruning.prune_regrow import (
+    is_progressive_prune_epoch, is_prune_epoch, progressive_sparsity, prune_step, ramp_end_epoch, reset_masks_, rho_at,
+)
 from lottery.pruning.supernet_shrink import kept_channels, remap_optimizer, shrink
 from lottery.ticket import model_from_arch
 from lottery.training.loop import make_optimizer
@@ -55,14 +57,32 @@ def test_path_channels_are_validated() -> None:
         tiny([8, 8, -1, 8, 8, 8, 12, 12, 12])
 
 
-def test_sparsity_schedule_steps_ten_points_every_k_epochs() -> None:
-    assert [sparsity_at(e, 2, 0.35) for e in range(10)] == [0.0, 0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.35, 0.35, 0.35]
-    assert [sparsity_at(e, 1, 0.9) for e in range(11)] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9]
+def test_sparsity_schedule_steps_ten_points_every_k_epochs_when_that_reaches_the_target() -> None:
+    # 20 epochs, ramp 0.75: the target is due at the end of epoch 14; 10 points per step get there
+    assert [progressive_sparsity(e, 2, 0.35, 20, 0.75) for e in range(10)] == [0.0, 0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.35, 0.35, 0.35]
+    assert [progressive_sparsity(e, 1, 0.9, 12, 1.0) for e in range(12)] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9]
     assert [e for e in range(9) if is_prune_epoch(e, 3)] == [2, 5, 8]
     assert [rho_at(e, 0.02, 4) for e in range(6)] == [0.0, 0.005, 0.01, 0.015, 0.02, 0.02]
     assert rho_at(0, 0.02, 0) == 0.02
     with pytest.raises(ConfigError, match="pruning interval 0"):
-        sparsity_at(3, 0, 0.5)
+        progressive_sparsity(3, 0, 0.5, 10, 0.75)
+    with pytest.raises(ConfigError, match="sparsity ramp 0"):
+        progressive_sparsity(3, 1, 0.5, 10, 0.0)
+
+
+@pytest.mark.parametrize("interval, target, epochs, ramp", [(1, 0.7, 12, 0.75), (2, 0.87, 12, 0.75), (3, 0.9, 10, 0.5),
+                                                            (1, 0.95, 4, 1.0), (4, 0.6, 30, 0.75)])
+def test_sparsity_schedule_reaches_the_target_monotonically_by_the_ramp_and_holds_it(interval: int, target: float,
+                                                                                    epochs: int, ramp: float) -> None:
+    values = [progressive_sparsity(e, interval, target, epochs, ramp) for e in range(epochs)]
+    steps = [e for e in range(epochs) if is_progressive_prune_epoch(e, interval, epochs, ramp)]
+    end = ramp_end_epoch(epochs, ramp)
+    assert all(b >= a for a, b in zip(values, values[1:]))  # monotone
+    assert values[-1] == target and values[end] == target  # reached by the ramp's end, held to the end
+    assert end == max(1, -(-ramp * epochs // 1)) - 1 < epochs - 1 or ramp == 1.0
+    assert end in steps and epochs - 1 in steps  # the target is applied by a pruning step, not skipped
+    applied = [values[e] for e in steps]
+    assert applied == sorted(applied) and applied[-1] == target
 
 
 def one_conv(values: list[float]) -> nn.Module:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
@@ -25,7 +26,51 @@ class Case:
     id: str
     argv: tuple[str, ...]
     needles: tuple[str, ...]  # substrings the error line must contain
+    files: tuple[tuple[str, bytes | None], ...] = ()  # made in the working dir first (None: a folder)
 
+
+NO_CUDA = not torch.cuda.is_available()
+
+
+EXTRA_CASES = [
+    # config files that are not a preset
+    Case("sweep-empty-config", ("sweep", "empty.yaml"), ("'empty.yaml' is empty", "sweep"), (("empty.yaml", b""),)),
+    Case("run-comments-only-config", ("run", "blank.yaml"), ("'blank.yaml' is empty",), (("blank.yaml", b"# nothing\n\n"),)),
+    Case("sweep-binary-config", ("sweep", "model.pt"), ("'model.pt' is not", "text"), (("model.pt", bytes(range(256)) * 4),)),
+    Case("run-nul-config", ("run", "nul.yaml"), ("'nul.yaml' is not a text file",), (("nul.yaml", b"seed: 1\x00\n"),)),
+    Case("sweep-list-config", ("sweep", "list.yaml"), ("'list.yaml' must hold a mapping",), (("list.yaml", b"- train\n- data\n"),)),
+    Case("run-scalar-config", ("run", "scalar.yaml"), ("'scalar.yaml' must hold a mapping",), (("scalar.yaml", b"42\n"),)),
+    Case("sweep-folder-config", ("sweep", "configs"), ("'configs' is a folder",), (("configs", None),)),
+    Case("run-bad-yaml", ("run", "bad.yaml"), ("'bad.yaml' is not valid YAML",), (("bad.yaml", b"train: [1, 2\n"),)),
+    Case("sweep-section-not-mapping", ("sweep", "demo.yaml", "--set", "train=5"), ("section train", "mapping")),
+    # overrides with stray spaces or malformed keys
+    Case("sweep-override-spaces", ("sweep", "demo.yaml", "--set", "train.epochs = 5"), ("'train.epochs '", "no spaces")),
+    Case("run-override-empty-part", ("run", "demo.yaml", "--set", "train..epochs=5"), ("'train..epochs'", "key.path=value")),
+    Case("sweep-override-no-equals", ("sweep", "demo.yaml", "--set", "train.epochs"), ("'train.epochs'", "key.path=value")),
+    Case("run-override-bad-yaml", ("run", "demo.yaml", "--set", "train.lr_milestones=[0.5"), ("train.lr_milestones=[0.5",)),
+    # every value type the config accepts
+    Case("run-int-given-float", ("run", "demo.yaml", "--set", "train.epochs=2.5"), ("train.epochs", "integer", "2.5")),
+    Case("sweep-bool-given-int", ("sweep", "demo.yaml", "--set", "data.augment=2"), ("data.augment", "true or false")),
+    Case("run-str-given-int", ("run", "demo.yaml", "--set", "model.name=5"), ("model.name", "string")),
+    Case("sweep-str-given-null", ("sweep", "demo.yaml", "--set", "data.name=null"), ("data.name", "string", "None")),
+    Case("run-float-nan", ("run", "demo.yaml", "--set", "train.lr=.nan"), ("train.lr", "finite number")),
+    Case("sweep-float-inf", ("sweep", "demo.yaml", "--set", "method.bn_l1=.inf"), ("method.bn_l1", "finite number")),
+    Case("run-float-given-text", ("run", "demo.yaml", "--set", "train.momentum=high"), ("train.momentum", "'high'")),
+    Case("sweep-tuple-bad-element", ("sweep", "demo.yaml", "--set", "train.lr_milestones=[0.5,x]"), ("train.lr_milestones", "'x'")),
+    Case("run-nested-given-scalar", ("run", "demo.yaml", "--set", "sweep.resources=2"), ("section sweep.resources", "mapping")),
+    Case("sweep-seed-too-large", ("sweep", "demo.yaml", "--set", "seed=99999999999999999999"), ("seed", "2147483648")),
+    Case("run-sampler-seed-negative", ("run", "demo.yaml", "--set", "sweep.sampler_seed=-1"), ("sweep.sampler_seed", "-1")),
+    # devices and resources the trials cannot have
+    Case("sweep-cuda-without-gpu-resource", ("sweep", "demo.yaml", "--set", "train.device=cuda"), ("'cuda'", "sweep.resources.gpu > 0")),
+    Case("run-cuda-index-absent", ("run", "demo.yaml", "--set", "train.device=cuda:99"), ("'cuda:99'", "GPU")),
+    Case("run-device-typo", ("run", "demo.yaml", "--set", "train.device=cuda0"), ("'cuda0'", "cuda:N")),
+    Case("sweep-too-many-cpus", ("sweep", "demo.yaml", "--set", "sweep.resources.cpu=4096"), ("sweep.resources.cpu=4096", "CPU")),
+    *([Case("run-cuda-without-cuda", ("run", "demo.yaml", "--set", "train.device=cuda"), ("'cuda'", "no CUDA GPU", "cpu")),
+       Case("sweep-gpu-without-cuda", ("sweep", "demo.yaml", "--set", "train.device=cuda", "--set", "sweep.resources.gpu=1"),
+            ("'cuda'", "no CUDA GPU"))] if NO_CUDA else []),
+]
+# one of each new class also runs as a real CLI process; the rest run in-process through main() (fast)
+SUBPROCESS_EXTRA = {'run-cuda-without-cuda', 'sweep-binary-config', 'sweep-cuda-without-gpu-resource', 'sweep-empty-config', 'sweep-override-spaces'}
 
 BAD_CASES = [
     Case("sweep-unknown-key", ("sweep", "demo.yaml", "--set", "train.nope=1"), ("'train.nope'", "epochs")),
@@ -41,6 +86,7 @@ BAD_CASES = [
         ("cifar10 not found", "data.download=true"),
     ),
     Case("sweep-unknown-sampler", ("sweep", "demo.yaml", "--set", "sweep.sampler=cmaes"), ("'cmaes'", "tpe")),
+    *[c for c in EXTRA_CASES if c.id in SUBPROCESS_EXTRA],
 ]
 
 # `tickets analyze` over a results folder with two sweeps trained for 3 and 5 epochs (written by the fixture).
@@ -95,6 +141,11 @@ def cli_results(tmp_path_factory) -> dict[str, tuple[Path, Future]]:
     for case in BAD_CASES:
         cwd = tmp_path_factory.mktemp(case.id)
         shutil.copy(REPO / "configs" / "demo.yaml", cwd / "demo.yaml")
+        for name, content in case.files:
+            if content is None:
+                (cwd / name).mkdir()
+            else:
+                (cwd / name).write_bytes(content)
         argv = [sys.executable, "-m", "orchestrator.cli", *case.argv, "--set", f"sweep.results_dir={cwd / 'results'}"]
         jobs[case.id] = (cwd, argv)
     for case in ANALYZE_CASES:
@@ -123,7 +174,8 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case: Case, cli_r
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert "Traceback" not in proc.stdout
     assert not (cwd / "results").exists()
-    assert sorted(p.name for p in cwd.iterdir()) == ["demo.yaml"]  # no results/, data/, mlruns/, mlflow.db
+    made = sorted(["demo.yaml", *(name for name, _ in case.files)])
+    assert sorted(p.name for p in cwd.iterdir()) == made  # no results/, data/, mlruns/, mlflow.db
 
 
 @pytest.mark.parametrize("case", ANALYZE_CASES, ids=[c.id for c in ANALYZE_CASES])
@@ -172,3 +224,25 @@ def test_usage_error_is_argparse_exit_2(tmp_path) -> None:
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+INPROCESS_CASES = [c for c in EXTRA_CASES if c.id not in SUBPROCESS_EXTRA]
+
+
+@pytest.mark.parametrize("case", INPROCESS_CASES, ids=[c.id for c in INPROCESS_CASES])
+def test_bad_input_in_process_is_one_error_line_exit_2_and_writes_nothing(case: Case, tmp_path, monkeypatch, capsys) -> None:
+    from orchestrator.cli import main
+
+    shutil.copy(REPO / "configs" / "demo.yaml", tmp_path / "demo.yaml")
+    for name, content in case.files:
+        (tmp_path / name).mkdir() if content is None else (tmp_path / name).write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    code = main([*case.argv, "--set", f"sweep.results_dir={tmp_path / 'results'}"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tickets: error: "), err
+    for needle in case.needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    made = sorted(["demo.yaml", *(name for name, _ in case.files)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == made

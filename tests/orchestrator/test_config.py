@@ -160,9 +160,12 @@ def test_malformed_yaml_and_non_mapping(tmp_path):
         load_configs(listing)
 
 
-def test_empty_file_gives_defaults(tmp_path):
+def test_empty_file_is_refused_but_an_empty_mapping_gives_defaults(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
+    with pytest.raises(ConfigError, match="is empty"):  # a truncated or wrong file must not run on defaults
+        load_configs(empty)
+    empty.write_text("{}\n")
     cfg, sweep = load_configs(empty)
     assert cfg == ExperimentConfig(method=EarlyBirdParams())
     assert sweep == SweepConfig()

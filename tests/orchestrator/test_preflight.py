@@ -1,51 +1,48 @@
-"""The driver's checks before a sweep: they load no data, seed nothing and leave torch's settings alone."""
+"""The tracking-URI probe: a live HTTP server passes (whatever it answers), a closed port or an
+unwritable SQLite location fails at once with one message, and nothing is written."""
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
-import torch
 
-import lottery.data
-import lottery.methods.base
-from lottery.errors import DatasetNotFoundError
-from lottery.methods.base import check_data_available
-from orchestrator.config import load_configs
-from orchestrator.sweep import validate_sweep
-
-DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+from lottery.errors import ConfigError
+from orchestrator.preflight import check_tracking_uri
 
 
-def _no_loading(*args: object, **kwargs: object) -> None:
-    raise AssertionError("the pre-flight check loaded the dataset")
+@pytest.fixture
+def http_server():
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501 to GET
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
 
 
-def test_validate_sweep_loads_nothing_seeds_nothing_and_keeps_threads(monkeypatch) -> None:
-    cfg, sweep = load_configs(DEMO, ["train.threads=1"])
-    monkeypatch.setattr(lottery.data, "load_dataset", _no_loading)
-    monkeypatch.setattr(lottery.methods.base, "load_dataset", _no_loading)
-    torch.manual_seed(12345)
-    torch.set_num_threads(2)
-    rng = torch.get_rng_state()
-    validate_sweep(cfg, sweep)
-    assert torch.equal(torch.get_rng_state(), rng)
-    assert torch.get_num_threads() == 2
+def test_any_http_answer_counts_as_alive(http_server: str) -> None:
+    check_tracking_uri(http_server)
 
 
-@pytest.mark.parametrize("name, options, fragment", [
-    ("cifar10", {}, "cifar-10-batches-py"),
-    ("cifar100[0-4]", {}, "cifar-100-python"),
-    ("imagefolder", {"path": "nowhere"}, "no 'train' folder"),
-])
-def test_missing_data_is_named_without_loading(tmp_path: Path, monkeypatch, name: str, options: dict, fragment: str) -> None:
-    cfg, _ = load_configs(DEMO, [f"data.name={name}", f"data.data_root={tmp_path}",
-                                 *(f"data.{k}={tmp_path / v}" for k, v in options.items())])
-    monkeypatch.setattr(lottery.methods.base, "load_dataset", _no_loading)
-    with pytest.raises(DatasetNotFoundError, match=fragment):
-        check_data_available(cfg.data)
+def test_closed_port_fails_fast_naming_the_uri() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    began = time.monotonic()
+    with pytest.raises(ConfigError, match=rf"'http://127.0.0.1:{port}' \(sweep.mlflow_uri\) is not reachable"):
+        check_tracking_uri(f"http://127.0.0.1:{port}")
+    assert time.monotonic() - began < 5
 
 
-def test_present_cifar_folder_passes(tmp_path: Path) -> None:
-    (tmp_path / "cifar-10-batches-py").mkdir()
-    cfg, _ = load_configs(DEMO, ["data.name=cifar10", f"data.data_root={tmp_path}"])
-    check_data_available(cfg.data)
+def test_sqlite_location_checked_without_writing(tmp_path: Path) -> None:
+    check_tracking_uri(f"sqlite:///{tmp_path}/new/deeper/mlflow.db")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ConfigError, match="names a folder"):
+        check_tracking_uri(f"sqlite:///{tmp_path}")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="not a writable folder"):
+        check_tracking_uri(f"sqlite:///{blocker}/mlflow.db")

@@ -1,6 +1,7 @@
 """TrialRecorder over a real MlflowTracker (SQLite store) and Parquet: runs, metrics, artifacts, restarts."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -96,7 +97,8 @@ def test_start_epoch_complete(mlflow_env, tmp_path):
     history = c.get_metric_history(record.run_id, "val_accuracy")
     assert sorted((m.step, m.value) for m in history) == [(1, 0.3), (2, 0.5), (3, 0.7)]
     masks = c.get_metric_history(record.run_id, "mask_distance")
-    assert sorted(m.step for m in masks) == [2, 3]  # the NaN of epoch 1 is not logged
+    by_step = {m.step: m.value for m in masks}
+    assert sorted(by_step) == [1, 2, 3] and math.isnan(by_step[1])  # a NaN is logged as NaN, not dropped
     assert "phase" not in run.data.metrics  # strings are not metrics
     metrics = run.data.metrics
     assert metrics["final_val_accuracy"] == 0.91 and metrics["final_flops"] == 400.0
