@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="accuracy axis: val_accuracy, test_accuracy, robust_accuracy, transfer_accuracy (default: val_accuracy)")
     analyze.add_argument("--by", default="method", help="columns whose values get their own hypervolume, comma-separated (default: method)")
     analyze.add_argument("--budget", action="append", default=[], metavar="COLUMN<=X",
-                         help="report the best configuration under this budget, e.g. --budget flops<=2e6 (repeatable)")
+                         help="report the best configuration under this budget, e.g. --budget 'flops<=2e6' "
+                              "(quoted: < is a shell redirect; repeatable)")
     analyze.add_argument("--out", help="report folder (default: the sweep's report/ folder, or report/ in the first folder given)")
     analyze.add_argument("--fidelity",
                          help="compare only rows with this train.epochs; 'each': every budget separately; 'all': mix them (default: refuse to mix)")
