@@ -66,7 +66,10 @@ def _with_resources(layout: SweepLayout, trials: pd.DataFrame) -> pd.DataFrame:
     if layout.config_file.exists():
         from orchestrator.config import load_sweep_file
 
-        gpus = float(load_sweep_file(layout.config_file)[1].resources.gpu)
+        try:
+            gpus = float(load_sweep_file(layout.config_file)[1].resources.gpu)
+        except ConfigError:  # a sweep.yaml from an older version: GPU-hours fall back to wall hours
+            pass
     return trials.assign(**{"resources.gpu": gpus})
 
 
