@@ -14,6 +14,7 @@ Notebook use::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -66,10 +67,8 @@ def _with_resources(layout: SweepLayout, trials: pd.DataFrame) -> pd.DataFrame:
     if layout.config_file.exists():
         from orchestrator.config import load_sweep_file
 
-        try:
+        with contextlib.suppress(ConfigError):  # a sweep.yaml from an older version: GPU-hours fall back to wall hours
             gpus = float(load_sweep_file(layout.config_file)[1].resources.gpu)
-        except ConfigError:  # a sweep.yaml from an older version: GPU-hours fall back to wall hours
-            pass
     return trials.assign(**{"resources.gpu": gpus})
 
 
