@@ -101,18 +101,20 @@ def interval(values: pd.Series) -> tuple[float, float, float, int]:
 
 def seed_points(trials: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """One point per configuration (rows equal up to the seed): mean x and y over its completed seeds,
-    the y interval (`{y}_low`, `{y}_high`), `seeds` and the trial ids. Identity and config columns are
-    the first row's."""
+    the y interval (`{y}_low`, `{y}_high`), `seeds` (distinct seeds; repeats of a seed are averaged
+    first) and the trial ids. Identity and config columns are the first row's."""
     done = completed(trials).dropna(subset=[x, y])
     if done.empty:
         return done.assign(seeds=pd.Series(dtype=int), trial_ids=pd.Series(dtype=str))
     rows = []
     for _, group in done.groupby(SEEDLESS_HASH, sort=False):
         first = group.iloc[0].to_dict()
-        y_mean, low, high, n = interval(group[y])
+        # repeats of one seed (a sampler proposing the same config twice) are one sample, not two seeds
+        per_seed = group.groupby("seed")[[x, y]].mean()
+        y_mean, low, high, n = interval(per_seed[y])
         first.update({
-            x: float(group[x].astype(float).mean()), y: y_mean, f"{y}_low": low, f"{y}_high": high, "seeds": n,
-            "seed_list": ",".join(str(int(s)) for s in sorted(group["seed"].dropna())),
+            x: float(per_seed[x].astype(float).mean()), y: y_mean, f"{y}_low": low, f"{y}_high": high, "seeds": n,
+            "seed_list": ",".join(str(int(s)) for s in sorted(set(group["seed"].dropna()))),
             "trial_ids": ",".join(group["trial_id"].astype(str)),
         })
         rows.append(first)

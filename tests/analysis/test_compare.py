@@ -82,6 +82,14 @@ def test_seed_mean_and_t_interval_by_hand():
     assert points.loc["B", "seeds"] == 1 and math.isnan(points.loc["B", f"{Y}_low"])  # one seed: no interval
 
 
+def test_repeats_of_one_seed_are_one_sample():
+    # seed 0 run twice (0.8, 0.6 -> 0.7) and seed 1 once (0.9): mean of (0.7, 0.9) = 0.8 over 2 seeds
+    df = _rows(("a", "eb", 0, "A", 0.8, 5.0), ("b", "eb", 0, "A", 0.6, 5.0), ("c", "eb", 1, "A", 0.9, 5.0))
+    (point,) = seed_points(df, X, Y).to_dict("records")
+    assert point[Y] == pytest.approx(0.8) and point["seeds"] == 2 and point["trial_ids"] == "a,b,c"
+    assert point[f"{Y}_high"] - 0.8 == pytest.approx(12.706205 * math.sqrt(0.02) / math.sqrt(2), rel=1e-6)
+
+
 def test_interval_edge_cases():
     mean, low, high, n = interval(pd.Series([0.5]))
     assert (mean, n) == (0.5, 1) and math.isnan(low) and math.isnan(high)  # one value: no interval
