@@ -43,8 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--results-dir", default="results", help="results folder (default: results)")
     resume.add_argument("--address", help="join a running Ray cluster; default: start a local Ray")
 
-    analyze = sub.add_parser("analyze", help="print the Pareto front of a finished sweep and draw its plot")
-    analyze.add_argument("results_dir", help="a sweep's folder (results/NAME) or a results folder holding sweeps")
+    analyze = sub.add_parser("analyze", help="compare sweeps: fronts per method with hypervolume and seeds, budgets, a report page")
+    analyze.add_argument("results", nargs="+", help="sweep folders (results/NAME) or results folders holding sweeps")
+    analyze.add_argument("--x", default="sparse_flops", help="cost axis: flops, sparse_flops, params, latency, train_flops (default: sparse_flops)")
+    analyze.add_argument("--y", default="val_accuracy",
+                         help="accuracy axis: val_accuracy, test_accuracy, robust_accuracy, transfer_accuracy (default: val_accuracy)")
+    analyze.add_argument("--by", default="method", help="columns whose values get their own hypervolume, comma-separated (default: method)")
+    analyze.add_argument("--budget", action="append", default=[], metavar="COLUMN<=X",
+                         help="report the best configuration under this budget, e.g. --budget 'flops<=2e6' "
+                              "(quoted: < is a shell redirect; repeatable)")
+    analyze.add_argument("--out", help="report folder (default: the sweep's report/ folder, or report/ in the first folder given)")
+    analyze.add_argument("--fidelity",
+                         help="compare only rows with this train.epochs; 'each': every budget separately; 'all': mix them (default: refuse to mix)")
     return parser
 
 
@@ -84,7 +94,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from orchestrator.commands import analyze_command
 
-    return analyze_command(Path(args.results_dir))
+    return analyze_command([Path(p) for p in args.results], x=args.x, y=args.y, by=args.by, budgets=args.budget,
+                           out=Path(args.out) if args.out else None, fidelity=args.fidelity)
 
 
 COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "resume": cmd_resume, "analyze": cmd_analyze}

@@ -8,7 +8,7 @@ from typing import Any
 from lottery.errors import ConfigError
 from lottery.codec import config_hash
 from orchestrator.config import SweepConfig, load_configs, load_sweep_file
-from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
+from orchestrator.layout import SweepLayout, run_trial_id
 from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
@@ -56,6 +56,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
     print(f"         open:   {runs_link(base, summary.experiment_id)}")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
+    print(f"Report:  {summary.paths.report / 'index.html'}  (also on the MLflow parent run, under report/)")
 
 
 def runs_link(base: str, experiment_id: str) -> str:
@@ -142,28 +143,58 @@ def list_command() -> int:
     return 0
 
 
-def analyze_command(path: Path) -> int:
-    """Print the front (and redraw the plots) of one sweep folder or of every sweep in a results folder,
-    plus what each method present registers in analysis/methods/."""
-    from analysis.methods import method_reports
+def analyze_command(paths: Path | list[Path], x: str = "sparse_flops", y: str = "val_accuracy", by: str = "method",
+                    budgets: list[str] | tuple[str, ...] = (), out: Path | None = None, fidelity: str | None = None) -> int:
+    """Each sweep's own front (and its plots, as before), then the comparison over all of them:
+    comparable groups, fronts with seed intervals, hypervolume per method, budgets, and the report
+    folder. Every option is checked before anything is written."""
+    from analysis.compare import X_CHOICES, Y_CHOICES, analyze, check_by, format_analysis, resolve_axis
+    from analysis.fronts import parse_budget
+    from analysis.page import build_report
     from analysis.report import format_front, plot_front, plot_training_cost
+    from analysis.results import load_results, load_table, sweep_layouts
     from orchestrator.parquet_store import ParquetResults
 
-    path = path.resolve()
-    if not path.is_dir():
-        raise ConfigError(f"results folder not found: {str(path)!r}")
-    sweeps = find_sweeps(path)
-    if not sweeps:
-        raise ConfigError(f"no sweep results in {str(path)!r}; expected a folder with trials/*.parquet (e.g. results/demo)")
-    for layout in sweeps:
-        trials = ParquetResults(layout.root).read_trials()
+    folders = [paths] if isinstance(paths, Path) else list(paths)
+    layouts = sweep_layouts(*folders)
+    trials = load_results(*folders)
+    x_col = resolve_axis(x, X_CHOICES, "--x", trials)
+    y_col = resolve_axis(y, Y_CHOICES, "--y", trials)
+    by_cols = check_by([c.strip() for c in by.split(",") if c.strip()], trials)
+    numeric = [c for c in trials.columns if pd_numeric(trials[c])]
+    parsed = [parse_budget(b, numeric) for b in budgets]
+    groups = analyze(trials, x_col, y_col, by_cols, parsed, _fidelity(fidelity))
+
+    for layout in layouts:
+        sweep_trials = ParquetResults(layout.root).read_trials()
         saved = layout.config_file.exists()
         objectives = load_sweep_file(layout.config_file)[1].objective_pairs() if saved else SweepConfig().objective_pairs()
-        print(f"== {layout.name} ({len(trials)} trials) ==")
-        print(format_front(trials, objectives))
-        if not trials.empty:
-            print(f"plots: {plot_front(trials, layout.plot('pareto'))}, "
-                  f"{plot_training_cost(trials, layout.plot('training_cost'))}")
-            for line in method_reports(trials, layout.plot):
-                print(line)
+        print(f"== {layout.name} ({len(sweep_trials)} trials) ==")
+        print(format_front(sweep_trials, objectives))
+        if not sweep_trials.empty:
+            print(f"plots: {plot_front(sweep_trials, layout.plot('pareto'))}, "
+                  f"{plot_training_cost(sweep_trials, layout.plot('training_cost'))}")
+    print()
+    print(format_analysis(groups))
+    out_dir = out.resolve() if out else (layouts[0].report if len(layouts) == 1 else folders[0].resolve() / "report")
+    heading = layouts[0].name if len(layouts) == 1 else f"{len(layouts)} sweeps"
+    index, lines = build_report(groups, trials, out_dir, lambda name: load_table(name, *folders), heading)
+    for line in lines:
+        print(line)
+    print(f"report: {index}")
     return 0
+
+
+def pd_numeric(column: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(column)) and not pd.api.types.is_bool_dtype(column)
+
+
+def _fidelity(value: str | None) -> int | str | None:
+    if value is None or value in ("all", "each"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"invalid value {value!r} for --fidelity; valid: an epoch count (train.epochs), each, all") from None

@@ -9,6 +9,7 @@
     <results_dir>/<sweep>/optuna.journal    the Optuna study
     <results_dir>/<sweep>/ray/<sweep>/      Ray Tune's experiment (unless sweep.storage_path is set)
     <results_dir>/<sweep>/*.png             the plots
+    <results_dir>/<sweep>/report/           the analysis report (index.html and its figures)
 
 All paths are absolute: Tune changes the trials' working directory.
 """
@@ -94,6 +95,11 @@ class SweepLayout:
     @property
     def config_file(self) -> Path:
         return self.root / SWEEP_FILE
+
+    @property
+    def report(self) -> Path:
+        """The analysis report folder (index.html, figures, tables) written by `tickets analyze` and each sweep."""
+        return self.root / "report"
 
     def plot(self, name: str) -> Path:
         """A figure of the sweep, e.g. plot('pareto')."""

@@ -156,12 +156,26 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
     if not trials.empty:
         for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
+        _write_report(paths, tracker, parent)
     tracker.finish(parent, ok=bool((trials["status"] == "completed").any()) if not trials.empty else False, killed=interrupted)
     return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, tracker.experiment_id, interrupted=interrupted)
 
 
 def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
     return ConsoleReporter(sweep.total_trials, sweep.objective_pairs(), to_flat_dict(cfg))
+
+
+def _write_report(paths: SweepLayout, tracker: MlflowTracker, parent: str) -> None:
+    """The analysis report (index.html and its figures) in the sweep's report/ folder and on the parent
+    run. A report that cannot be built (e.g. mixed fidelities) is logged and skipped: results stay."""
+    from analysis.report_folder import write_sweep_report
+
+    try:
+        folder = write_sweep_report(paths.root, out=paths.report)
+    except Exception as err:  # noqa: BLE001  (the sweep's results matter more than its report)
+        logging.getLogger(__name__).warning("sweep report not written: %s: %s", type(err).__name__, err)
+        return
+    tracker.log_artifacts(parent, folder, "report")
 
 
 def _trial_name(trial: tune.experiment.Trial) -> str:

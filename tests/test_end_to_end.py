@@ -85,6 +85,9 @@ def test_mlflow_has_parent_children_metrics_and_tickets(sweep_run):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 3
     assert "pareto.png" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    report = [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
+    assert {"report/index.html", "report/fronts.png", "report/earlybird_mask_distance.png"} <= set(report)
+    assert "hypervolume reference point" in (summary.paths.report / "index.html").read_text()
     trials = pd.read_parquet(summary.paths.root / "trials").set_index("trial_id")
     for child in children:
         trial_id = child.data.tags["tickets.trial_id"]
@@ -128,7 +131,7 @@ def test_optuna_saw_only_search_trials_with_their_results(sweep_run):
 def test_front_printed_and_analyze_reads_it(sweep_run, capsys):
     _, _, summary, _ = sweep_run
     assert "Pareto front" in summary.front_text and "dense baseline" in summary.front_text
-    assert summary.paths.plot.stat().st_size > 1000
+    assert summary.paths.plot("pareto").stat().st_size > 1000
     assert analyze_command(summary.paths.root) == 0
     out = capsys.readouterr().out
     assert "Pareto front (val_accuracy max, flops min)" in out

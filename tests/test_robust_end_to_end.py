@@ -65,4 +65,4 @@ def test_robust_sweep_records_every_stage_and_analyze_compares_to_vanilla(tmp_pa
     assert analyze_command(summary.paths.root) == 0
     out = capsys.readouterr().out
     assert "robust tickets: transfer accuracy" in out and "per downstream task" in out
-    assert (summary.paths.root / "robust_transfer.png").stat().st_size > 10_000
+    assert (summary.paths.report / "robust_transfer.png").stat().st_size > 10_000

@@ -5,10 +5,10 @@ every module in it, which registers them; the generic analysis and the CLI name 
 import importlib
 import pkgutil
 
-from analysis.methods.base import METHOD_REPORTS, MethodReport, method_reports
+from analysis.methods.base import METHOD_REPORTS, Figure, MethodReport, ReportContext, method_reports
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHOD_REPORTS", "MethodReport", "method_reports"]
+__all__ = ["METHOD_REPORTS", "Figure", "MethodReport", "ReportContext", "method_reports"]

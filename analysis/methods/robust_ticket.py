@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from collections.abc import Callable
 
 import matplotlib
 
@@ -16,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.methods.base import METHOD_REPORTS  # noqa: E402
+from analysis.methods.base import METHOD_REPORTS, ReportContext  # noqa: E402
 
 METHOD = "robust_ticket"
 TABLE_COLUMNS = [
@@ -99,5 +98,6 @@ def plot_robust(trials: pd.DataFrame, path: Path) -> Path:
 
 
 @METHOD_REPORTS.register(METHOD, help="robust vs vanilla transfer tables and the transfer-vs-sparsity plot")
-def robust_report(trials: pd.DataFrame, plot_path: Callable[[str], Path]) -> list[str]:
-    return [format_robust(trials), f"plot: {plot_robust(trials, plot_path('robust_transfer'))}"]
+def robust_report(trials: pd.DataFrame, context: ReportContext) -> list[str]:
+    path = context.figure("robust_transfer", "Do robust tickets transfer better than vanilla ones at the same sparsity, and for which epsilon?")
+    return [format_robust(trials), f"plot: {plot_robust(trials, path)}"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from lottery.config import MethodParams, require
@@ -17,7 +18,7 @@ from lottery.methods.base import METHODS, TicketMethod, Trial, seed_everything
 from lottery.methods.common import draw_then_retrain, input_shape
 from lottery.models.base import stored_arch
 from lottery.pruning.regularizers import bn_l1_hook
-from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, SEARCH_EPOCHS, Column
+from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, SEARCH_EPOCHS, Column, columns
 from lottery.ticket import model_from_arch
 from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask, kept_fraction
 from lottery.pruning.channel_surgery import prune_channels
@@ -26,6 +27,7 @@ from lottery.training.loop import evaluate
 from lottery.training.phase import run_phase
 
 RETRAIN_INITS = ("continue", "reinit")
+EB_MASKS_TABLE = "eb_masks"
 
 
 @dataclass(frozen=True)
@@ -68,24 +70,35 @@ class EarlyBird(TicketMethod[EarlyBirdParams]):
         Column("mask_distance", float, "max normalized Hamming distance of the newest mask to the queued ones"),
         Column("eb_drawn", bool, "whether the ticket has been drawn"),
     )
+    # Every search epoch's global channel mask, so the analysis can draw the paper's epoch x epoch
+    # mask-distance matrix (the epochs table keeps only the distance to the detector's queue).
+    tables = {EB_MASKS_TABLE: columns(
+        ("epoch", int, "search epochs trained when the mask was taken (0 = at initialisation)"),
+        ("mask", str, "the global channel mask as a bit string, '1' = channel kept"),
+    )}
     summary_columns = ("method.prune_ratio", "eb_epoch")
 
     def train(self, trial: Trial[EarlyBirdParams]) -> dict[str, Any]:
         return draw_then_retrain(
             trial, draw=self._search_and_draw, retrain_epochs=trial.params.retrain_epochs or trial.cfg.train.epochs,
-            final_keys=tuple(c.name for c in self.final_columns), retrain_metrics={"eb_drawn": True},
+            final_keys=(*(c.name for c in self.final_columns), EB_MASKS_TABLE), retrain_metrics={"eb_drawn": True},
         )
 
     def _search_and_draw(self, trial: Trial[EarlyBirdParams], dense: nn.Module) -> nn.Module:
         p, cfg, data, device, resume = trial.params, trial.cfg, trial.data, trial.device, trial.resume
         detector = EarlyBirdDetector(p.eb_queue, p.eb_epsilon)
+        mask_rows: list[dict[str, Any]] = trial.progress.method_state.setdefault(EB_MASKS_TABLE, [])
         if resume is None:
-            detector.push(flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio, p.round_to)))  # the mask at init
+            initial = flatten_mask(global_channel_mask(bn_scores(dense), p.prune_ratio, p.round_to))
+            detector.push(initial)  # the mask at init
+            mask_rows[:] = [{"epoch": 0, "mask": _bits(initial)}]
         else:
             detector.load_state_dict(resume.extra["detector"])
 
         def on_epoch_end(model: nn.Module, epoch: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
-            fired = detector.push(flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio, p.round_to)))
+            mask = flatten_mask(global_channel_mask(bn_scores(model), p.prune_ratio, p.round_to))
+            mask_rows.append({"epoch": epoch + 1, "mask": _bits(mask)})
+            fired = detector.push(mask)
             return {"mask_distance": detector.max_distance(), "eb_drawn": fired}, {"detector": detector.state_dict()}, fired
 
         search = run_phase(
@@ -107,3 +120,8 @@ class EarlyBird(TicketMethod[EarlyBirdParams]):
             ticket_val_accuracy_before_retrain=accuracy_before_retrain,
         )
         return ticket
+
+
+def _bits(mask: torch.Tensor) -> str:
+    """A flat bool mask as a '0'/'1' string: compact in Parquet and readable by any analysis tool."""
+    return "".join("1" if kept else "0" for kept in mask.tolist())

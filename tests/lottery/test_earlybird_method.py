@@ -146,6 +146,19 @@ def test_no_detection_searches_max_epochs_then_draws() -> None:
 
 
 
+def test_eb_masks_table_has_every_search_mask_and_matches_the_detector(eb_run) -> None:
+    from analysis.methods.earlybird import distance_matrix
+
+    session, final, _ = eb_run
+    rows = final["eb_masks"]
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3, 4]  # the init mask and one per search epoch
+    assert len({len(r["mask"]) for r in rows}) == 1 and set("".join(r["mask"] for r in rows)) <= {"0", "1"}
+    matrix = distance_matrix([r["mask"] for r in rows])
+    # the detector's distance after epoch e is the max over the queue (the 5 masks up to e) of the pairwise distance
+    for e in range(1, 5):
+        assert session.epochs[e - 1]["mask_distance"] == pytest.approx(matrix[e, max(0, e - 4):e + 1].max())
+
+
 # 2: mid-search; 4: right after the draw (stopped search state); 6: mid-retrain; 10: after the last epoch
 @pytest.mark.parametrize("k", [2, 4, 6, 10])
 def test_resume_after_crash(eb_run, tmp_path: Path, k: int) -> None:

@@ -89,6 +89,34 @@ BAD_CASES = [
     *[c for c in EXTRA_CASES if c.id in SUBPROCESS_EXTRA],
 ]
 
+# `tickets analyze` over a results folder with two sweeps trained for 3 and 5 epochs (written by the fixture).
+ANALYZE_CASES = [
+    Case("analyze-unknown-x", ("analyze", "results/s3", "--x", "watts"), ("'watts'", "--x", "flops, sparse_flops, params, latency, train_flops")),
+    Case("analyze-unknown-y", ("analyze", "results/s3", "--y", "top5"), ("'top5'", "--y", "val_accuracy", "transfer_accuracy")),
+    Case("analyze-absent-latency", ("analyze", "results/s3", "--x", "latency"), ("--x latency", "latency_ms", "valid here:")),
+    Case("analyze-bad-budget", ("analyze", "results/s3", "--budget", "flops=3"), ("'flops=3'", "COLUMN<=NUMBER")),
+    Case("analyze-budget-column", ("analyze", "results/s3", "--budget", "watts<=3"), ("'watts'", "flops")),
+    Case("analyze-unknown-by", ("analyze", "results/s3", "--by", "colour"), ("'colour'", "--by", "method")),
+    Case("analyze-mixed-fidelity", ("analyze", "results"), ("mix fidelities", "train.epochs = 3, 5", "--fidelity")),
+    Case("analyze-absent-fidelity", ("analyze", "results", "--fidelity", "7"), ("--fidelity", "valid: 3, 5, each, all")),
+    Case("analyze-missing-folder", ("analyze", "results/nope"), ("results folder not found", "nope")),
+]
+
+
+def _write_analyze_results(cwd: Path) -> None:
+    """Two one-trial sweeps, 3 and 5 epochs, through the real Parquet writer."""
+    from lottery.codec import config_hash, to_flat_dict
+    from lottery.config import ExperimentConfig, TrainConfig
+    from lottery.methods.dense import DenseParams
+    from orchestrator.parquet_store import ParquetResults
+
+    for epochs in (3, 5):
+        cfg = ExperimentConfig(train=TrainConfig(epochs=epochs), method=DenseParams())
+        ParquetResults(cwd / "results" / f"s{epochs}").write_trial({
+            **to_flat_dict(cfg), "sweep": f"s{epochs}", "trial_id": f"t{epochs}", "config_hash": config_hash(cfg), "method": "dense",
+            "seed": 0, "status": "completed", "val_accuracy": 0.9, "flops": 100, "sparse_flops": 100, "train_flops_total": 1e6,
+        })
+
 
 def _tickets_cmd() -> list[str]:
     script = Path(sys.executable).parent / "tickets"
@@ -120,6 +148,10 @@ def cli_results(tmp_path_factory) -> dict[str, tuple[Path, Future]]:
                 (cwd / name).write_bytes(content)
         argv = [sys.executable, "-m", "orchestrator.cli", *case.argv, "--set", f"sweep.results_dir={cwd / 'results'}"]
         jobs[case.id] = (cwd, argv)
+    for case in ANALYZE_CASES:
+        cwd = tmp_path_factory.mktemp(case.id)
+        _write_analyze_results(cwd)
+        jobs[case.id] = (cwd, [sys.executable, "-m", "orchestrator.cli", *case.argv])
     misc = tmp_path_factory.mktemp("misc")
     jobs["help"] = (misc, _tickets_cmd() + ["--help"])
     jobs["sweep-help"] = (misc, _tickets_cmd() + ["sweep", "--help"])
@@ -144,6 +176,20 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case: Case, cli_r
     assert not (cwd / "results").exists()
     made = sorted(["demo.yaml", *(name for name, _ in case.files)])
     assert sorted(p.name for p in cwd.iterdir()) == made  # no results/, data/, mlruns/, mlflow.db
+
+
+@pytest.mark.parametrize("case", ANALYZE_CASES, ids=[c.id for c in ANALYZE_CASES])
+def test_bad_analyze_options_are_one_error_line_exit_2_and_write_nothing(case: Case, cli_results) -> None:
+    cwd, future = cli_results[case.id]
+    proc = future.result()
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tickets: error: "), proc.stderr
+    for needle in case.needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert proc.stdout == ""
+    written = sorted(str(p.relative_to(cwd)) for p in cwd.rglob("*") if p.is_file())
+    assert written == ["results/s3/trials/t3.parquet", "results/s5/trials/t5.parquet"]  # no report, no plots
 
 
 def test_help_exits_0(cli_results) -> None:
