@@ -129,7 +129,7 @@ def supertickets_claims(trials: pd.DataFrame) -> list[ClaimRow]:
             ("test_accuracy", "after retraining", "SuperTickets >= search-then-prune", -0.01),
             ("transfer_accuracy", "after transfer", "SuperTickets >= search-then-prune", -0.01),
         ):
-            if column == "transfer_accuracy" and (a.empty or a[column].isna().all()):
+            if column == "transfer_accuracy" and (a.empty or column not in a or a[column].isna().all()):
                 continue
             diff = _paired_difference(a, b, column, column) if not (a.empty or b.empty) else Estimate.of([])
             own = Estimate.of(a[column]) if not a.empty else Estimate.of([])

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--results-dir", default="results", help="results folder (default: results)")
     resume.add_argument("--address", help="join a running Ray cluster; default: start a local Ray")
 
+    claims = sub.add_parser("claims", help="check the papers' headline claims on finished sweeps (mean, 95% interval over seeds)")
+    claims.add_argument("results", nargs="+", help="sweep folders or results folders (e.g. the configs/claims-*.yaml sweeps)")
+
     analyze = sub.add_parser("analyze", help="compare sweeps: fronts per method with hypervolume and seeds, budgets, a report page")
     analyze.add_argument("results", nargs="+", help="sweep folders (results/NAME) or results folders holding sweeps")
     analyze.add_argument("--x", default="sparse_flops", help="cost axis: flops, sparse_flops, params, latency, train_flops (default: sparse_flops)")
@@ -98,7 +101,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            out=Path(args.out) if args.out else None, fidelity=args.fidelity)
 
 
-COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "resume": cmd_resume, "analyze": cmd_analyze}
+def cmd_claims(args: argparse.Namespace) -> int:
+    from orchestrator.commands import claims_command
+
+    return claims_command([Path(p) for p in args.results])
+
+
+COMMANDS = {"sweep": cmd_sweep, "run": cmd_run, "list": cmd_list, "resume": cmd_resume, "analyze": cmd_analyze,
+            "claims": cmd_claims}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ from typing import Any
 from lottery.errors import ConfigError
 from lottery.codec import config_hash
 from orchestrator.config import SweepConfig, load_configs, load_sweep_file
-from orchestrator.layout import SweepLayout, run_trial_id
+from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
 from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
@@ -198,3 +198,17 @@ def _fidelity(value: str | None) -> int | str | None:
         return int(value)
     except ValueError:
         raise ConfigError(f"invalid value {value!r} for --fidelity; valid: an epoch count (train.epochs), each, all") from None
+
+
+def claims_command(paths: list[Path]) -> int:
+    """Print the claims table (analysis/claims.py) over every sweep under `paths`."""
+    from analysis.claims import claims_table, format_claims
+    from analysis.results import load_results
+
+    missing = [str(p) for p in paths if not Path(p).is_dir()]
+    if missing:
+        raise ConfigError(f"results folder not found: {missing[0]!r}")
+    if not any(find_sweeps(Path(p)) for p in paths):
+        raise ConfigError(f"no sweep results in {', '.join(map(str, paths))}; expected folders with trials/*.parquet")
+    print(format_claims(claims_table(load_results(*paths))))
+    return 0
