@@ -79,12 +79,45 @@ def best_ticket_under(trials: pd.DataFrame, max_flops_ratio: float) -> pd.Series
     return None if small.empty else small.sort_values(["val_accuracy", "flops"], ascending=[False, True]).iloc[0]
 
 
-def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str:
-    """Human-readable front plus the dense baseline line for comparison."""
+TABLE_WIDTH = 120
+_KEEP = ("trial_id", "method", "val_accuracy", "test_accuracy", "flops", "sparse_flops")  # dropped last when narrowing
+
+
+def short_header(column: str) -> str:
+    """`method.prune_ratio` -> `prune_ratio`, `val_accuracy` -> `val_acc`, `train_flops_total` -> `train_flops`."""
+    name = column.removeprefix("method.").replace("_accuracy", "_acc").replace("_total", "")
+    return {"trial_id": "trial", "flops_ratio": "flops%", "weight_sparsity": "w_sparsity"}.get(name, name)
+
+
+def fit(table: pd.DataFrame, width: int = TABLE_WIDTH) -> str:
+    """The table as text in at most `width` columns: columns with no value in any row left out, short
+    headers, and then the least important columns dropped from the right until it fits (their full
+    values are in Parquet; `tickets analyze --full` prints everything)."""
+    if table.empty:
+        return "(empty)"
+    shown = table[[c for c in table.columns if table[c].notna().any()]].rename(columns=short_header)
+    def render(frame: pd.DataFrame) -> str:
+        return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    text = render(shown)
+    keep = {short_header(c) for c in _KEEP}
+    while max(len(line) for line in text.splitlines()) > width:
+        droppable = [c for c in shown.columns if c not in keep]
+        if not droppable:
+            break
+        shown = shown.drop(columns=droppable[-1])
+        text = render(shown)
+    return text
+
+
+def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]], full: bool = False) -> str:
+    """Human-readable front plus the dense baseline line for comparison; `full` prints every column."""
     front = front_table(trials, objectives)
     lines = [f"Pareto front ({', '.join(f'{m} {d}' for m, d in objectives)}): {len(front)} of "
              f"{int((trials['status'] == 'completed').sum())} completed trials"]
-    lines.append(front.to_string(index=False, float_format=lambda v: f"{v:.4g}") if not front.empty else "(empty)")
+    if full:
+        lines.append(front.to_string(index=False, float_format=lambda v: f"{v:.4g}") if not front.empty else "(empty)")
+    else:
+        lines.append(fit(front))
     dense = reference_rows(trials)
     if not dense.empty:
         d = dense.iloc[0]
@@ -101,7 +134,7 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]]) -> str
     table = method_table(trials)
     if not table.empty and table["method"].nunique() > 1:
         lines.append("per method (best trial by val accuracy; costs relative to dense):")
-        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") if full else fit(table))
     failed = trials[trials["status"] != "completed"]
     if not failed.empty:
         lines.append(f"{len(failed)} trial(s) failed: " + "; ".join(f"{r.trial_id}: {r.error}" for r in failed.itertuples()))

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="report the best configuration under this budget, e.g. --budget 'flops<=2e6' "
                               "(quoted: < is a shell redirect; repeatable)")
     analyze.add_argument("--out", help="report folder (default: the sweep's report/ folder, or report/ in the first folder given)")
+    analyze.add_argument("--full", action="store_true", help="print every column of the tables (default: what fits 120 columns)")
     analyze.add_argument("--fidelity",
                          help="compare only rows with this train.epochs; 'each': every budget separately; 'all': mix them (default: refuse to mix)")
     return parser
@@ -98,7 +99,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from orchestrator.commands import analyze_command
 
     return analyze_command([Path(p) for p in args.results], x=args.x, y=args.y, by=args.by, budgets=args.budget,
-                           out=Path(args.out) if args.out else None, fidelity=args.fidelity)
+                           out=Path(args.out) if args.out else None, fidelity=args.fidelity, full=args.full)
 
 
 def cmd_claims(args: argparse.Namespace) -> int:

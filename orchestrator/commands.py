@@ -144,7 +144,8 @@ def list_command() -> int:
 
 
 def analyze_command(paths: Path | list[Path], x: str = "sparse_flops", y: str = "val_accuracy", by: str = "method",
-                    budgets: list[str] | tuple[str, ...] = (), out: Path | None = None, fidelity: str | None = None) -> int:
+                    budgets: list[str] | tuple[str, ...] = (), out: Path | None = None, fidelity: str | None = None,
+                    full: bool = False) -> int:
     """Each sweep's own front (and its plots, as before), then the comparison over all of them:
     comparable groups, fronts with seed intervals, hypervolume per method, budgets, and the report
     folder. Every option is checked before anything is written."""
@@ -170,7 +171,7 @@ def analyze_command(paths: Path | list[Path], x: str = "sparse_flops", y: str = 
         saved = layout.config_file.exists()
         objectives = load_sweep_file(layout.config_file)[1].objective_pairs() if saved else SweepConfig().objective_pairs()
         print(f"== {layout.name} ({len(sweep_trials)} trials) ==")
-        print(format_front(sweep_trials, objectives))
+        print(format_front(sweep_trials, objectives, full=full))
         if not sweep_trials.empty:
             print(f"plots: {plot_front(sweep_trials, layout.plot('pareto'))}, "
                   f"{plot_training_cost(sweep_trials, layout.plot('training_cost'))}")

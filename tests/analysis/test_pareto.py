@@ -137,3 +137,14 @@ def test_mask_matches_brute_force(n):
         )
         assert mask[i] == (not dominated)
     assert 0 < mask.sum() < n
+
+
+def test_tables_fit_120_columns_and_leave_out_empty_columns():
+    from analysis.report import fit, format_front
+
+    wide = _trials().assign(**{f"method.extra_setting_{i}": 0.123456 for i in range(12)}, empty_column=float("nan"))
+    text = fit(wide)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    assert "empty_column" not in text and "trial" in text.splitlines()[0] and "val_acc" in text.splitlines()[0]
+    compact = format_front(_trials(), OBJECTIVES)
+    assert all(len(line) <= 120 for line in compact.splitlines() if not line.startswith(("dense baseline", "best ticket")))
