@@ -63,6 +63,7 @@ def trial_seed(sampler_seed: int, number: int) -> int:
 
 def open_study(sweep: SweepConfig, journal: Path, space: AnySpace | None = None) -> optuna.Study:
     """The sweep's study, created or reloaded from its journal file."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created ..." is not the user's business
     journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(journal)))
     directions: list[StudyDirection] = [
