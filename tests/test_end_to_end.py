@@ -104,6 +104,24 @@ def test_mlflow_has_parent_children_metrics_and_tickets(sweep_run):
         }
 
 
+def test_only_declared_metrics_reach_mlflow(sweep_run):
+    """No orchestration key (should_checkpoint, epoch, Tune's bookkeeping) is charted: every metric of
+    a trial's run is a declared epoch column, or a declared final column / long-table column as final_*."""
+    from lottery.methods import METHODS, all_epoch_columns, all_final_columns
+
+    _, _, summary, _ = sweep_run
+    client = mlflow.MlflowClient(summary.tracking_uri)
+    experiment = client.get_experiment_by_name(summary.experiment_name)
+    tables = {f"{name}_{c.name}" for n in METHODS.names() for name, cols in METHODS.get(n).tables.items() for c in cols}
+    allowed = set(all_epoch_columns()) | {f"final_{k}" for k in set(all_final_columns()) | tables}
+    seen: set[str] = set()
+    for run in client.search_runs([experiment.experiment_id]):
+        if "tickets.trial_id" in run.data.tags:
+            seen |= set(run.data.metrics)
+    assert seen and seen <= allowed, sorted(seen - allowed)
+    assert not {"epoch", "should_checkpoint", "training_iteration", "time_total_s"} & seen
+
+
 def test_saved_ticket_reproduces_reported_accuracy(sweep_run):
     cfg, _, summary, _ = sweep_run
     trials = pd.read_parquet(summary.paths.root / "trials")
