@@ -26,8 +26,9 @@ def _earlybird_rows(eb_acc: list[float], ns_acc: list[float], ratio: float = 0.3
     rows = []
     for seed, (a, b) in enumerate(zip(eb_acc, ns_acc)):
         rows.append(row("earlybird", seed, **{"method.prune_ratio": ratio, "method.max_search_epochs": 0, "train.epochs": 40,
-                                              "eb_epoch": 4 + seed, "eb_detected": True, "test_accuracy": a}))
-        rows.append(row("slimming", seed, **{"method.prune_ratio": ratio, "test_accuracy": b}))
+                                              "eb_epoch": 4 + seed, "eb_detected": True, "test_accuracy": a,
+                                              "train_flops_total": 2.0 + seed}))
+        rows.append(row("slimming", seed, **{"method.prune_ratio": ratio, "test_accuracy": b, "train_flops_total": 8.0}))
     rows.append({**row("earlybird", 9, **{"method.prune_ratio": ratio, "test_accuracy": 0.0}), "status": "failed"})  # ignored
     return rows
 
@@ -39,6 +40,8 @@ def test_earlybird_claims() -> None:
     p3 = table[table["claim"].str.contains("p=0.3")].iloc[0]
     assert "2 pts" in p3["ours"] and p3["verdict"] == HOLDS  # differences 1, 2, 3 points: interval [-0.48, 4.48] > -1
     assert table[table["claim"].str.contains("p=0.5")].iloc[0]["verdict"] == NO_DATA
+    cost = table[table["claim"].str.contains("training FLOPs")].iloc[0]  # ratios 2/8, 3/8, 4/8: mean 0.375
+    assert "0.375" in cost["ours"] and cost["verdict"] == HOLDS
     worse = claims_table(pd.DataFrame(_earlybird_rows([0.80, 0.81, 0.82], [0.90, 0.91, 0.92])))
     assert worse[worse["claim"].str.contains("p=0.3")].iloc[0]["verdict"] == FAILS
 
