@@ -21,7 +21,7 @@ from lottery.errors import ConfigError
 
 # --x / --y names -> result columns (a name maps to the first column present).
 X_CHOICES: dict[str, tuple[str, ...]] = {
-    "flops": ("flops",), "sparse_flops": ("sparse_flops",), "params": ("params",),
+    "flops": ("flops",), "sparse_flops": ("sparse_flops", "flops"), "params": ("params",),
     "latency": ("latency_ms",), "train_flops": ("train_flops_total",),
 }
 Y_CHOICES: dict[str, tuple[str, ...]] = {

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--results-dir", default="results", help="results folder (default: results)")
     resume.add_argument("--address", help="join a running Ray cluster; default: start a local Ray")
 
-    claims = sub.add_parser("claims", help="check the papers' headline claims on finished sweeps (mean, 95% interval over seeds)")
+    claims = sub.add_parser("claims", help="check the papers' headline claims on finished sweeps (mean, 95%% interval over seeds)")
     claims.add_argument("results", nargs="+", help="sweep folders or results folders (e.g. the configs/claims-*.yaml sweeps)")
 
     analyze = sub.add_parser("analyze", help="compare sweeps: fronts per method with hypervolume and seeds, budgets, a report page")
