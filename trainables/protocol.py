@@ -8,6 +8,7 @@ last epoch's values never collide with them). The final checkpoint holds the tic
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 REPORT_KIND = "report_kind"
@@ -21,9 +22,20 @@ DIVERGED = "diverged"  # in the last epoch result of a diverged trial: the failu
 RECORD_FILE = "record_file"  # in a trial's config: the Parquet file that records it once finished
 
 
+# A method's long table (a list of rows) travels as JSON text under this marker: Tune's loggers skip
+# text, whereas they try to chart a list (and warn that they cannot).
+TABLE_PREFIX = FINAL_PREFIX + "table__"
+
+
 def final_result(metrics: dict[str, Any]) -> dict[str, Any]:
     """The Tune result that carries a trial's final metrics."""
-    return {**{FINAL_PREFIX + k: v for k, v in metrics.items()}, REPORT_KIND: FINAL}
+    result: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, list):
+            result[TABLE_PREFIX + key] = json.dumps(value)
+        else:
+            result[FINAL_PREFIX + key] = value
+    return {**result, REPORT_KIND: FINAL}
 
 
 def epoch_result(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -33,4 +45,10 @@ def epoch_result(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def final_metrics(result: dict[str, Any]) -> dict[str, Any]:
     """The final metrics of a `final` result (the inverse of `final_result`)."""
-    return {k[len(FINAL_PREFIX):]: v for k, v in result.items() if k.startswith(FINAL_PREFIX)}
+    metrics: dict[str, Any] = {}
+    for key, value in result.items():
+        if key.startswith(TABLE_PREFIX):
+            metrics[key[len(TABLE_PREFIX):]] = json.loads(value)
+        elif key.startswith(FINAL_PREFIX):
+            metrics[key[len(FINAL_PREFIX):]] = value
+    return metrics
