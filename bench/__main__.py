@@ -11,23 +11,27 @@ from typing import Any
 
 import torch
 
-from bench import earlybird_cost, goals, loop_ratio, packing, sweep_overhead, ticket_speed
+from bench import earlybird_cost, goals, loop_ratio, packing, sweep_overhead, ticket_speed, trial_speed
 from bench.machine import machine_info, machine_tag
 
 RESULTS = Path(__file__).parent / "results"
+SECTIONS = ("loop", "trial", "tickets", "earlybird", "sweep_overhead", "packing")
 
 
-def run_all(smoke: bool, with_ray: bool = True, out_dir: Path = RESULTS) -> tuple[dict[str, Any], Path]:
+def run_all(smoke: bool, with_ray: bool = True, out_dir: Path = RESULTS, only: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+    """Every section (or those named in `only`), the goals, and the JSON written to `out_dir`."""
     torch.set_num_threads(1)  # one core per side, as a trial runs; the machine is shared
     began = time.perf_counter()
     info = machine_info()
     figures: dict[str, Any] = {}
     sections: list[tuple[str, Callable[[bool], Any]]] = [
-        ("loop", loop_ratio.run), ("tickets", ticket_speed.run), ("earlybird", earlybird_cost.run),
+        ("loop", loop_ratio.run), ("trial", trial_speed.run), ("tickets", ticket_speed.run), ("earlybird", earlybird_cost.run),
     ]
     if with_ray:
         sections.append(("sweep_overhead", sweep_overhead.run))
     sections.append(("packing", lambda s: packing.run(s, with_ray)))
+    if only:
+        sections = [(name, fn) for name, fn in sections if name in only]
     timings = {}
     for name, fn in sections:
         t0 = time.perf_counter()
@@ -37,10 +41,11 @@ def run_all(smoke: bool, with_ray: bool = True, out_dir: Path = RESULTS) -> tupl
     report = {
         "machine": info, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": smoke,
         "section_seconds": timings, "bench_seconds": total, "figures": figures,
-        "goals": goals.check(figures, total, smoke),
+        "goals": goals.check(figures, total, smoke or bool(only)),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{machine_tag(info)}-{dt.date.today().isoformat()}{'-smoke' if smoke else ''}.json"
+    suffix = ("-smoke" if smoke else "") + ("-" + "-".join(only) if only else "")
+    name = f"{machine_tag(info)}-{dt.date.today().isoformat()}{suffix}.json"
     path = out_dir / name
     path.write_text(json.dumps(report, indent=2, default=float))
     return report, path
@@ -72,6 +77,13 @@ def table(report: dict[str, Any]) -> str:
                      f"{_fmt(r['ratio_project_data_vs_hand'])}x |")
     lines += ["", "| ticket | batch | prune ratio | FLOPs reduction (r1 / r8) | speed-up (r1 / r8) | efficiency (r1 / r8) |",
               "|---|---|---|---|---|---|"]
+    trial_rows = [r for r in f.get("trial", []) if "setting" in r]
+    if trial_rows:
+        lines += ["", "| whole Early-Bird trial (file-based CIFAR path) | setting | search epoch samples/s | retrain samples/s | "
+                  "whole trial samples/s | search vs hand fp32 loop |", "|---|---|---|---|---|---|"]
+        for r in trial_rows:
+            lines.append(f"| {r['model']} | {r['setting']} | {_fmt(r['search_samples_per_s'])} | {_fmt(r['retrain_samples_per_s'])} | "
+                         f"{_fmt(r['trial_samples_per_s'])} | {_fmt(r['search_vs_hand'])}x |")
     for r in f.get("tickets", []):
         lines.append(f"| {r['device']} {r['model']} w{r['width']} | {r['batch']} | {r['prune_ratio']} | "
                      f"{_fmt(r['r1_flops_reduction'])} / {_fmt(r['r8_flops_reduction'])} | {_fmt(r['r1_speedup'])} / "
@@ -96,8 +108,13 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for the test suite")
     parser.add_argument("--no-ray", action="store_true", help="skip the sections that start Ray (sweep overhead, nodes)")
     parser.add_argument("--out", default=str(RESULTS), help="folder for the JSON (default bench/results)")
+    parser.add_argument("--only", default="", help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
     args = parser.parse_args()
-    report, path = run_all(args.smoke, not args.no_ray, Path(args.out))
+    only = tuple(s for s in args.only.split(",") if s)
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; valid choices: {', '.join(SECTIONS)}")
+    report, path = run_all(args.smoke, not args.no_ray, Path(args.out), only)
     print(table(report))
     print(f"\nwritten: {path}")
     return 0
