@@ -77,7 +77,7 @@ torch.cuda.synchronize(); print('done', flush=True)
 
 def gpu_packing(smoke: bool) -> dict[str, Any]:
     """k processes train ResNet-56 on one GPU at once, started together after their warm-up."""
-    n, epochs = (2048, 1) if smoke else (10240, 3)
+    n, epochs = (2048, 1) if smoke else (25600, 3)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def batch(k: int) -> float:

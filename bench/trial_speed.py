@@ -94,9 +94,12 @@ def run(smoke: bool) -> list[dict[str, Any]]:
             hand_n = split // BATCH * BATCH
             before = hand_samples_per_s(model_name, hand_n, device, 3)
             for setting, speed in SETTINGS.items():
-                trial = run_trial(trial_config(root, model_name, speed, search, retrain, "cuda"), split)
-                rows.append({"model": model_name, "setting": setting, **trial})
-                print(f"trial {model_name} {setting}: {trial}", flush=True)  # a long section: progress as it goes
+                row: dict[str, Any] = {"model": model_name, "setting": setting}
+                if not smoke and speed.get("cuda_graph"):
+                    row["epoch_parts"] = epoch_breakdown(root, model_name, speed, device)
+                row.update(run_trial(trial_config(root, model_name, speed, search, retrain, "cuda"), split))
+                rows.append(row)
+                print(f"trial: {row}", flush=True)  # a long section: progress as it goes
             after = hand_samples_per_s(model_name, hand_n, device, 3)
             hand = statistics.median([before, after])
             for row in rows:
@@ -105,3 +108,29 @@ def run(smoke: bool) -> list[dict[str, Any]]:
                     row["hand_before_after"] = [before, after]
                     row["search_vs_hand"] = row["search_samples_per_s"] / hand
     return rows
+
+
+def epoch_breakdown(root: Path, model_name: str, speed: dict[str, Any], device: torch.device, reps: int = 3) -> dict[str, float]:
+    """Seconds of each part of a search epoch (training steps, val, test, the Early-Bird mask), median of
+    `reps`: where a whole trial's epoch loses to the bare training loop."""
+    from lottery.data import load_dataset
+    from lottery.pruning.channel_mask import bn_scores, flatten_mask, global_channel_mask
+    from lottery.training.loop import evaluate, make_optimizer, train_one_epoch
+    from lottery.training.speed import StepOptions, prepare_model
+
+    config = trial_config(root, model_name, speed, 1, 1, device.type)
+    with integrity_checks_skipped():
+        data = load_dataset("cifar10", data_root=str(root), batch_size=BATCH, val_fraction=0.1, device=str(device))
+    torch.manual_seed(0)
+    model = create_model(model_name, in_channels=3, num_classes=10, input_size=32).to(device)
+    opts = StepOptions.from_train(config.train, device)
+    prepare_model(model, opts)
+    opt = make_optimizer(model, config.train)
+    parts: dict[str, Any] = {
+        "train": lambda: train_one_epoch(model, data.train, opt, device, opts=opts),
+        "val": lambda: evaluate(model, data.val, device, opts),
+        "test": lambda: evaluate(model, data.test, device, opts),
+        "earlybird_mask": lambda: flatten_mask(global_channel_mask(bn_scores(model), 0.5, 1)),
+    }
+    timed = interleaved(parts, device, reps)
+    return {f"{k}_s": v["median_s"] for k, v in timed.items()}

@@ -27,6 +27,7 @@ CIFAR_STATS = {
 }
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+EVAL_BATCH = 1024  # evaluation batch of device-resident CIFAR (bench/trial_speed.py times an epoch part by part)
 IMAGEFOLDER_SIZE = 64  # every ImageFolder image is resized to 64x64: small enough for lottery-ticket sweeps
 
 
@@ -121,19 +122,22 @@ def _resident_cifar(
     """The same splits as the DataLoader path, as uint8 NCHW tensors on `opts.device`; same augmentation
     (pad 4 with black, random 32x32 crop, horizontal flip) and normalisation, batched on the device."""
 
-    def split(base: Any, idx: np.ndarray, **kw: Any) -> DeviceBatches:
+    def split(base: Any, idx: np.ndarray, batch_size: int = opts.batch_size, **kw: Any) -> DeviceBatches:
         raw = torch.from_numpy(np.ascontiguousarray(base.data[idx])).permute(0, 3, 1, 2)  # NHWC -> NCHW
         labels = np.asarray(base.targets)[idx]
         if relabel is not None:
             labels = relabel[labels]
         return DeviceBatches(
-            raw, torch.as_tensor(labels, dtype=torch.long), opts.batch_size, mean=mean, std=std,
+            raw, torch.as_tensor(labels, dtype=torch.long), batch_size, mean=mean, std=std,
             pixel_scale=1.0 / 255.0, device=opts.device, **kw,
         )
 
     augment = Augment(pad=4, flip=True, fill=0.0) if opts.augment else None
+    # Evaluation batches are larger: accuracy does not depend on them (BN in eval mode), and a
+    # launch-bound GPU evaluates val + test every epoch in a quarter of the launches.
+    eval_batch = max(opts.batch_size, EVAL_BATCH)
     return (split(train_base, train_idx, shuffle=True, seed=opts.shuffle_seed, augment=augment),
-            split(train_base, val_idx), split(test_base, test_idx))
+            split(train_base, val_idx, eval_batch), split(test_base, test_idx, eval_batch))
 
 
 @DATASETS.register("cifar10", help="CIFAR-10 via torchvision (3x32x32, 10 classes)")
