@@ -29,6 +29,9 @@ def test_cluster_yaml_passes_ray_schema() -> None:
     assert "mlflow server" in head_commands and "--host 127.0.0.1" in head_commands
     assert "--artifacts-destination" in head_commands
     assert all("ulimit -n" in c for c in (config["head_start_ray_commands"][1], config["worker_start_ray_commands"][1]))
+    worker_start = config["worker_start_ray_commands"][1]  # MPS first, in the shell that starts Ray (its workers inherit the pipe)
+    assert worker_start.index("nvidia-cuda-mps-control -d") < worker_start.index("ray start")
+    assert "export CUDA_MPS_PIPE_DIRECTORY=" in worker_start
 
 
 def _synced(source: Path, config: dict) -> set[str]:
