@@ -13,8 +13,7 @@ from lottery.codec import to_flat_dict
 from lottery.config import ExperimentConfig
 from lottery.methods import METHODS, all_epoch_columns
 from orchestrator.parquet_store import ParquetResults
-from trainables.protocol import FINAL_PREFIX
-from orchestrator.tracking import TAG_HASH, TAG_METHOD, MlflowTracker
+from orchestrator.tracking import RESULT_TAG_PREFIX, TAG_FINAL_LOGGED, TAG_HASH, TAG_METHOD, MlflowTracker
 
 
 
@@ -36,6 +35,20 @@ def mlflow_epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """What MLflow charts per epoch: the declared epoch columns, minus `epoch` itself (it is the step)."""
     declared = all_epoch_columns()
     return {k: v for k, v in metrics.items() if k in declared and k not in ("epoch", "phase_epoch")}
+
+
+def mlflow_final_values(final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(metrics, tags) for a trial's final values in MLflow. A value with a per-epoch curve of the same
+    name (val_accuracy, flops, ...) ends that curve, so the runs table's metric column shows the final
+    value and no extra chart appears; every other final value is a `result.<name>` tag (a column in
+    the runs table, not a one-point chart)."""
+    curves = mlflow_epoch_metrics(final)
+    tags = {RESULT_TAG_PREFIX + k: _tag_text(v) for k, v in final.items() if k not in curves and v is not None}
+    return curves, tags
+
+
+def _tag_text(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def split_tables(method: str, final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
@@ -66,7 +79,7 @@ class TrialRecorder:
             record.epochs[int(row["epoch"])] = row
         # MLflow is written before Parquet, so a driver killed in between left steps in MLflow only.
         record.mlflow_steps = self.tracker.logged_steps(run_id, "val_accuracy") | set(record.epochs)
-        record.final_logged = bool(self.tracker.logged_steps(run_id, FINAL_PREFIX + "val_accuracy"))
+        record.final_logged = TAG_FINAL_LOGGED in self.tracker.run_tags(run_id)
         earlier = self.store.read_trial(trial_id)
         if earlier is not None and earlier["status"] == "completed":
             record.completed_row = earlier
@@ -100,10 +113,12 @@ class TrialRecorder:
         final, tables = split_tables(record.cfg.method.name, final)
         step = int(final.get("epochs_trained", 0))
         if not record.final_logged:
-            self.tracker.log_metrics(record.run_id, {FINAL_PREFIX + k: v for k, v in final.items()}, step=step)
+            curves, tags = mlflow_final_values(final)
+            self.tracker.log_metrics(record.run_id, curves, step=step)
             for table, rows in tables.items():  # one metric per column, its step the row's index
                 for i, table_row in enumerate(rows):
-                    self.tracker.log_metrics(record.run_id, {f"{FINAL_PREFIX}{table}_{k}": v for k, v in table_row.items()}, step=i)
+                    self.tracker.log_metrics(record.run_id, {f"{table}_{k}": v for k, v in table_row.items()}, step=i)
+            self.tracker.set_tags(record.run_id, {**tags, TAG_FINAL_LOGGED: "1"})
             record.final_logged = True
         for table, rows in tables.items():
             self.store.write_table(table, trial_id, [{**self._ids(record), **r} for r in rows])

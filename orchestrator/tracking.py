@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from orchestrator.preflight import is_server_uri
@@ -24,6 +24,10 @@ TAG_TRIAL = "tickets.trial_id"
 TAG_HASH = "tickets.config_hash"
 TAG_METHOD = "tickets.method"
 PARENT_TAG = "mlflow.parentRunId"
+TAG_FINAL_LOGGED = "tickets.final_logged"
+# A trial's final values that have no per-epoch curve are tags `result.<column>`: columns in the runs
+# table without a one-point chart each (issue 14); their numbers, typed, are in Parquet.
+RESULT_TAG_PREFIX = "result."
 MAX_PARAMS_PER_BATCH = 100
 
 
@@ -50,6 +54,8 @@ class MlflowTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: Path | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self._last_ms = 0  # metric timestamps strictly increase, so a final value logged at the last
+        # epoch's step is the one MLflow shows as the metric's latest (it orders by step, then time)
         with sqlite_init_lock(tracking_uri):
             self.client = MlflowClient(tracking_uri=tracking_uri)
             self.experiment_id = self._experiment(experiment_name, artifact_root)
@@ -105,7 +111,7 @@ class MlflowTracker:
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int) -> None:
         """Numeric values only, non-finite ones included: a NaN training loss is the record of a
         diverged trial, not noise to hide (MLflow stores NaN as NaN and +-inf as +-float max)."""
-        now = int(time.time() * 1000)
+        now = self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
         for i in range(0, len(batch), 1000):
             self.client.log_batch(run_id, metrics=batch[i : i + 1000])
@@ -118,6 +124,14 @@ class MlflowTracker:
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        items = [RunTag(k, v) for k, v in sorted(tags.items())]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, tags=items[i : i + MAX_PARAMS_PER_BATCH])
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
 
     def finish(self, run_id: str, ok: bool = True, killed: bool = False) -> None:
         """FINISHED, FAILED, or KILLED for a sweep stopped by the user (resumable)."""

@@ -54,7 +54,7 @@ def test_robust_sweep_records_every_stage_and_analyze_compares_to_vanilla(tmp_pa
     assert len(children) == 2
     for child in children:
         row = trials.set_index("trial_id").loc[child.data.tags["tickets.trial_id"]]
-        assert math.isclose(child.data.metrics["final_transfer_accuracy"], row["transfer_accuracy"])
+        assert math.isclose(float(child.data.tags["result.transfer_accuracy"]), row["transfer_accuracy"], rel_tol=1e-5)
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
         assert sorted(steps) == list(range(1, int(row["epochs_trained"]) + 1))  # each stage's epochs, once
     study = optuna.load_study(study_name=sweep.name, storage=optuna.storages.JournalStorage(

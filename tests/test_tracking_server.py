@@ -70,7 +70,7 @@ def test_runs_metrics_and_tickets_arrive_through_the_server(server, tmp_path: Pa
         assert child.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
         assert sorted(steps) == list(range(1, int(row["epochs_trained"]) + 1))
-        assert child.data.metrics["final_val_accuracy"] == pytest.approx(row["val_accuracy"])
+        assert child.data.metrics["val_accuracy"] == pytest.approx(row["val_accuracy"])
         listed = {a.path for a in client.list_artifacts(child.info.run_id, "ticket")}
         assert {"ticket/arch.json", "ticket/weights.pt", "ticket/ticket.json"} <= listed
         # the bytes live in the server's --artifacts-destination, identical to the results folder's copy

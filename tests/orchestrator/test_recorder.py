@@ -95,15 +95,20 @@ def test_start_epoch_complete(mlflow_env, tmp_path):
     assert run.data.params["method.prune_ratio"] == "0.6"
 
     history = c.get_metric_history(record.run_id, "val_accuracy")
-    assert sorted((m.step, m.value) for m in history) == [(1, 0.3), (2, 0.5), (3, 0.7)]
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.3), (2, 0.5), (3, 0.7), (3, 0.91)]  # the final value last
     masks = c.get_metric_history(record.run_id, "mask_distance")
     by_step = {m.step: m.value for m in masks}
     assert sorted(by_step) == [1, 2, 3] and math.isnan(by_step[1])  # a NaN is logged as NaN, not dropped
     assert "phase" not in run.data.metrics  # strings are not metrics
     metrics = run.data.metrics
-    assert metrics["final_val_accuracy"] == 0.91 and metrics["final_flops"] == 400.0
-    assert metrics["final_flops_ratio"] == 0.4 and metrics["final_eb_detected"] == 1.0
-    assert [m.step for m in c.get_metric_history(record.run_id, "final_val_accuracy")] == [3]
+    # final values end the epoch curves of the same name (no final_* charts) ...
+    assert metrics["val_accuracy"] == 0.91 and metrics["flops"] == 400.0
+    assert sorted((m.step, m.value) for m in c.get_metric_history(record.run_id, "val_accuracy"))[-1] == (3, 0.91)
+    assert not [k for k in metrics if k.startswith("final_")]
+    # ... and the rest are result.* tags: runs-table columns without a one-point chart
+    assert "flops_ratio" not in metrics and "eb_detected" not in metrics
+    assert tags["result.flops_ratio"] == "0.4" and tags["result.eb_detected"] == "True"
+    assert run.data.tags["tickets.final_logged"] == "1"
 
     artifacts = sorted(a.path for a in c.list_artifacts(record.run_id, "ticket"))
     assert artifacts == ["ticket/arch.json", "ticket/weights.pt"]
@@ -162,9 +167,9 @@ def test_restarted_driver_reattaches_and_keeps_epochs(mlflow_env, tmp_path):
     assert runs[0].info.status == "FINISHED"
     assert runs[0].data.tags["tickets.method"] == "dense"
     assert "method.prune_ratio" not in runs[0].data.params
-    assert runs[0].data.metrics["val_accuracy"] == 0.6  # latest value at the highest step
+    assert runs[0].data.metrics["val_accuracy"] == 0.91  # the final value, logged last at the last step
     history = c.get_metric_history(run_id, "val_accuracy")
-    assert sorted(m.step for m in history) == [1, 2, 3]  # the replayed epoch 2 is not logged twice
+    assert sorted(m.step for m in history) == [1, 2, 3, 3]  # the replayed epoch 2 is not logged twice; 3: epoch, final
 
 
 def test_fail_records_error(mlflow_env, tmp_path):
@@ -220,8 +225,8 @@ def test_a_finished_trial_replayed_after_restart_is_recorded_once(mlflow_env, tm
     assert second.fail("trial-c", "replay crashed")["status"] == "completed"
     assert row_file.stat().st_mtime_ns == written
     assert ParquetResults(sweep_dir).read_trials()["val_accuracy"].tolist() == [0.91]
-    history = client(mlflow_env).get_metric_history(run_id, "final_val_accuracy")
-    assert [m.value for m in history] == [0.91]
+    history = client(mlflow_env).get_metric_history(run_id, "val_accuracy")
+    assert [m.value for m in history].count(0.91) == 1  # the final value, logged once
 
 
 def test_an_epoch_in_mlflow_but_not_yet_in_parquet_is_not_logged_twice(mlflow_env, tmp_path):
