@@ -69,9 +69,9 @@ def constraints(budgets: Iterable[Budget], values: Mapping[str, Any]) -> dict[st
     out: dict[str, float] = {}
     for budget in budgets:
         value = values.get(budget.column)
-        if budget.met(value) is None:
+        if value is None or budget.met(value) is None:
             return None
-        out[str(budget)] = budget.violation(float(value))  # type checked by met()
+        out[str(budget)] = budget.violation(float(value))
     return out
 
 
