@@ -23,18 +23,18 @@ GRID_LIMIT = 512  # a grid space up to this many points is checked point by poin
 
 
 @lru_cache(maxsize=8)
-def data_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
-    """(input shape, classes) of the configured dataset: loaded once per sweep (digits: milliseconds)."""
+def data_shape(data: DataConfig) -> tuple[tuple[int, int, int], int, int]:
+    """(input shape, classes, training samples) of the configured dataset: loaded once per sweep."""
     from lottery.methods.base import load_data
 
     bundle = load_data(data, 0)
-    return (bundle.in_channels, bundle.input_size, bundle.input_size), bundle.num_classes
+    return (bundle.in_channels, bundle.input_size, bundle.input_size), bundle.num_classes, bundle.num_train
 
 
 def known_costs(cfg: ExperimentConfig) -> dict[str, float]:
     """Final columns the config fixes exactly before training: dense_flops, dense_params and the
     method's own (e.g. flops and params of an unstructured ticket)."""
-    shape, classes = data_shape(cfg.data)
+    shape, classes, _ = data_shape(cfg.data)
     dense = create_model(cfg.model.name, in_channels=shape[0], num_classes=classes, input_size=shape[1], width=cfg.model.width)
     figures: dict[str, float] = {"dense_flops": count_flops(dense, shape), "dense_params": count_params(dense)}
     figures.update(METHODS.get(cfg.method.name).known_costs(cfg, dense, shape))
