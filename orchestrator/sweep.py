@@ -90,21 +90,21 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
     check_tracking_uri(tracking_uri)
     check_storage(sweep.storage_path)
-    _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
+    start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
         save_sweep_file(paths.config_file, cfg, sweep)
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
-        tracker, parent = _fit(cfg, sweep, paths, tracking_uri, searcher, sweep.total_trials, sweep.name, parent, tracker, verbose)
+        tracker, parent = fit_tune(cfg, sweep, paths, tracking_uri, searcher, sweep.total_trials, sweep.name, parent, tracker, verbose)
     finally:
         if address is None:
             ray.shutdown()
     return summarize(paths, sweep, tracker, parent, tracking_uri, cfg.data)
 
 
-def _fit(cfg: ExperimentConfig, sweep: SweepConfig, paths: SweepLayout, tracking_uri: str, searcher: TicketSearcher,
+def fit_tune(cfg: ExperimentConfig, sweep: SweepConfig, paths: SweepLayout, tracking_uri: str, searcher: TicketSearcher,
          num_samples: int, experiment: str, parent: str, tracker: MlflowTracker, verbose: bool) -> tuple[MlflowTracker, str]:
     """One Tune experiment of `num_samples` trials proposed by `searcher`, recorded into the sweep."""
     spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent, sweep.budgets, sweep.scheduler)
@@ -225,7 +225,7 @@ def _trial_name(trial: tune.experiment.Trial) -> str:
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
 
-def _start_ray(address: str | None, sweep: SweepConfig) -> None:
+def start_ray(address: str | None, sweep: SweepConfig) -> None:
     """Start a local Ray, or join the cluster at `address` after checking a node can host a trial."""
     _init_ray(address)
     if address is None:
@@ -275,7 +275,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         text = format_front(trials, sweep.objective_pairs())
         return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
                             tracker.experiment_id, already_finished=True)
-    _start_ray(address, sweep)
+    start_ray(address, sweep)
     try:
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {})
