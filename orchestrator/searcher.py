@@ -142,7 +142,8 @@ class TicketSearcher(Searcher):
 
     def _decide(self, suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
         """Attach a preset when the proposal needs no training: reused (same config hash completed in
-        the results folder) or rejected (its known costs already break a budget)."""
+        the results folder) or rejected (a searched configuration whose known costs already break a
+        budget; baseline arms are references and always run, their rows marked infeasible if so)."""
         if suggestion is None:
             return None
         suggestion.pop(PRESET, None)
@@ -151,7 +152,7 @@ class TicketSearcher(Searcher):
             if reused is not None:
                 return {**suggestion, PRESET: reused}
         budgets = self.budgets
-        if budgets:
+        if budgets and suggestion["arm"] == "search":  # a baseline arm is the reference: run, judged, never rejected
             figures = known_costs(experiment_from_flat(suggestion["experiment"]))
             reason = rejection_reason(budgets, figures)
             if reason:
