@@ -112,11 +112,15 @@ def fit_tune(cfg: ExperimentConfig, sweep: SweepConfig, paths: SweepLayout, trac
     # Ray's new console output prints an experiment box and result paths even at verbose 0; the
     # legacy reporter is silent at 0, and ConsoleReporter prints instead.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
+    if sweep.scheduler != "none":
+        # The scheduler reads `val_accuracy` from epoch results only; the final report (prefixed keys)
+        # and a rejected or reused trial's report carry none, which Tune's strict check would refuse.
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=make_scheduler(sweep, cfg),
+            scheduler=make_scheduler(sweep),
             num_samples=num_samples,
             max_concurrent_trials=sweep.max_concurrent,
             trial_name_creator=_trial_name,
@@ -142,22 +146,25 @@ FIDELITY_KEY = "epoch"
 SCHEDULER_METRIC = "val_accuracy"
 
 
-def make_scheduler(sweep: SweepConfig, cfg: ExperimentConfig) -> tune.schedulers.TrialScheduler | None:
-    """ASHA or HyperBand over the global epoch (sweep.scheduler), or None (every trial runs to the end).
+# Tune's ASHA stops every trial that reaches max_t, before its final report; a trial must end on its
+# own (its final report carries the ticket), so max_t is out of reach: rungs above a trial's last epoch
+# are simply never reached, and a method with several phases is compared at its later epochs too.
+UNREACHABLE_EPOCH = 2**20
+HYPERBAND_BRACKETS = 3
 
-    max_t is train.epochs: a method with several phases (search + retrain) reports more global epochs,
-    and the scheduler leaves it alone past max_t (its last rung). Only epoch results carry `epoch` and
-    `val_accuracy`; the final report does not, so it is never a scheduler decision point."""
+
+def make_scheduler(sweep: SweepConfig) -> tune.schedulers.TrialScheduler | None:
+    """ASHA (`asha`) or asynchronous HyperBand (`hyperband`: ASHA over HYPERBAND_BRACKETS brackets of
+    different grace periods, Li et al. 2020) over the global epoch, or None (every trial runs to the
+    end). Only epoch results carry `epoch` and `val_accuracy`; the final report does not, so it is
+    never a decision point. A stopped trial is recorded `stopped` and told to Optuna as PRUNED."""
     if sweep.scheduler == "none":
         return None
-    from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
+    from ray.tune.schedulers import AsyncHyperBandScheduler
 
-    max_t = max(cfg.train.epochs, 1)
-    if sweep.scheduler == "asha":
-        return AsyncHyperBandScheduler(time_attr=FIDELITY_KEY, metric=SCHEDULER_METRIC, mode="max", max_t=max_t,
-                                       grace_period=sweep.grace_period, reduction_factor=sweep.reduction_factor)
-    return HyperBandScheduler(time_attr=FIDELITY_KEY, metric=SCHEDULER_METRIC, mode="max", max_t=max_t,
-                              reduction_factor=sweep.reduction_factor)
+    return AsyncHyperBandScheduler(time_attr=FIDELITY_KEY, metric=SCHEDULER_METRIC, mode="max", max_t=UNREACHABLE_EPOCH,
+                                   grace_period=sweep.grace_period, reduction_factor=sweep.reduction_factor,
+                                   brackets=HYPERBAND_BRACKETS if sweep.scheduler == "hyperband" else 1)
 
 
 def expected_trials(sweep: SweepConfig) -> int:
@@ -280,6 +287,8 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
+        if sweep.scheduler != "none":
+            os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # as in fit_tune: the scheduler's metric is per epoch only
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         with _graceful_stop():
             tuner.fit()
