@@ -188,3 +188,11 @@ def test_extend_refuses_a_total_not_above_what_ran(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--extend needs the new total"):
         extend_sweep("done", [f"sweep.results_dir={tmp_path}"])
     assert sorted(p.name for p in layout_root.rglob("*")) == before  # nothing written
+
+
+def test_analysis_counts_a_reused_trial_once_when_its_original_is_loaded() -> None:
+    from analysis.results import without_duplicate_reuse
+
+    trials = pd.DataFrame({"sweep": ["a", "b", "b"], "trial_id": ["1", "2", "3"], "reused_from": [None, "a/1", "z/9"]})
+    kept = without_duplicate_reuse(trials)
+    assert list(kept["trial_id"]) == ["1", "3"]  # b/2 is a/1 again; b/3's original was not loaded
