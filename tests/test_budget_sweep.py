@@ -125,4 +125,5 @@ def test_rerun_trains_nothing_reuses_originals_and_finds_no_feasible_trial(runs)
     assert run.data.tags["tickets.reused_from"].startswith("budgeted/")
     assert "no feasible trial under budgets sparse_flops<=4000, val_accuracy>=1.01" in rerun.front_text
     assert "3 reused" in rerun.front_text and "0 trained" in rerun.front_text
+    print(f"re-run with nothing to train: {seconds:.1f} s")
     assert seconds < 90, f"a sweep with nothing to train took {seconds:.0f} s"  # mostly Ray's start-up
