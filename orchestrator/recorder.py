@@ -186,5 +186,6 @@ class TrialRecorder:
             "optuna_trial_number": record.optuna_trial_number,
             "mlflow_run_id": record.run_id,
             "ticket_path": str(ticket_dir) if ticket_dir is not None else None,
-            "feasible": feasible(self.budgets, final) if status == "completed" else None,
+            # judged only against budgets: a sweep without any (or `tickets run`) leaves it null
+            "feasible": feasible(self.budgets, final) if status == "completed" and self.budgets else None,
         }
