@@ -1,6 +1,7 @@
 """What a finished sweep prints and draws: the front table and the accuracy-vs-FLOPs plot."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -9,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.pareto import pareto_front  # noqa: E402
+from analysis.pareto import feasible_rows, pareto_front  # noqa: E402
+from orchestrator.budgets import Budget, describe  # noqa: E402
 from lottery.methods import METHODS  # noqa: E402
 
 # The front table's columns for every method; each method adds its own `summary_columns`.
@@ -109,11 +111,22 @@ def fit(table: pd.DataFrame, width: int = TABLE_WIDTH) -> str:
     return text
 
 
-def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]], full: bool = False) -> str:
-    """Human-readable front plus the dense baseline line for comparison; `full` prints every column."""
+def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]], full: bool = False,
+                 budgets: Sequence[Budget] = ()) -> str:
+    """Human-readable front plus the dense baseline line for comparison; `full` prints every column.
+    With budgets, the front is over feasible trials only, and the best feasible trial is named (or
+    the absence of any)."""
     front = front_table(trials, objectives)
-    lines = [f"Pareto front ({', '.join(f'{m} {d}' for m, d in objectives)}): {len(front)} of "
-             f"{int((trials['status'] == 'completed').sum())} completed trials"]
+    done = int((trials["status"] == "completed").sum())
+    if budgets:
+        ok = feasible_rows(trials)
+        lines = [f"Pareto front ({', '.join(f'{m} {d}' for m, d in objectives)}) of the {len(ok)} feasible trials "
+                 f"(budgets: {describe(budgets)}): {len(front)} of {done} completed trials"]
+        lines.append(_best_feasible(ok, objectives[0], budgets) if not ok.empty else
+                     f"no feasible trial under budgets {describe(budgets)}: none of the {done} completed trials meets them"
+                     + _rejected_note(trials))
+    else:
+        lines = [f"Pareto front ({', '.join(f'{m} {d}' for m, d in objectives)}): {len(front)} of {done} completed trials"]
     if full:
         lines.append(front.to_string(index=False, float_format=lambda v: f"{v:.4g}") if not front.empty else "(empty)")
     else:
@@ -135,10 +148,32 @@ def format_front(trials: pd.DataFrame, objectives: list[tuple[str, str]], full: 
     if not table.empty and table["method"].nunique() > 1:
         lines.append("per method (best trial by val accuracy; costs relative to dense):")
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.4g}") if full else fit(table))
-    failed = trials[trials["status"] != "completed"]
+    failed = trials[trials["status"] == "failed"]
     if not failed.empty:
         lines.append(f"{len(failed)} trial(s) failed: " + "; ".join(f"{r.trial_id}: {r.error}" for r in failed.itertuples()))
+    for status, what in (("rejected", "rejected before training (over a budget)"), ("stopped", "stopped early by the scheduler")):
+        n = int((trials["status"] == status).sum())
+        if n:
+            lines.append(f"{n} trial(s) {what}")
+    if "reused_from" in trials and trials["reused_from"].notna().any():
+        lines.append(f"{int(trials['reused_from'].notna().sum())} trial(s) reused a completed trial's result (not trained again)")
     return "\n".join(lines)
+
+
+def _best_feasible(ok: pd.DataFrame, objective: tuple[str, str], budgets: Sequence[Budget]) -> str:
+    """The feasible trial best on the first objective, with its budgeted figures."""
+    metric, direction = objective
+    best = ok.dropna(subset=[metric]).sort_values(metric, ascending=direction == "min")
+    if best.empty:
+        return f"no feasible trial reports {metric}"
+    row = best.iloc[0]
+    figures = ", ".join(f"{b.column} {row[b.column]:.4g}" for b in budgets if b.column in row and pd.notna(row[b.column]))
+    return f"best under budgets {describe(budgets)}: {row['trial_id']} ({row['method']}), {metric} {row[metric]:.4f}, {figures}"
+
+
+def _rejected_note(trials: pd.DataFrame) -> str:
+    rejected = int((trials["status"] == "rejected").sum())
+    return f"; {rejected} configuration(s) were rejected before training" if rejected else ""
 
 
 def plot_front(trials: pd.DataFrame, path: Path, accuracy: str = "val_accuracy") -> Path:

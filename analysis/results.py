@@ -55,10 +55,20 @@ def sweep_layouts(*paths: str | Path) -> list[SweepLayout]:
 
 
 def load_results(*paths: str | Path) -> pd.DataFrame:
-    """One row per trial over every sweep found under `paths`, with a `seedless_hash` column."""
+    """One row per trial over every sweep found under `paths`, with a `seedless_hash` column. A reused
+    row whose original is loaded too is left out: one training run is one sample, however many sweeps
+    point at it."""
     frames = [_with_resources(layout, ParquetResults(layout.root).read_trials()) for layout in sweep_layouts(*paths)]
     trials = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else frames[0]
-    return with_seedless_hash(trials)
+    return with_seedless_hash(without_duplicate_reuse(trials))
+
+
+def without_duplicate_reuse(trials: pd.DataFrame) -> pd.DataFrame:
+    """`trials` less the reused rows whose original (`reused_from` = SWEEP/TRIAL_ID) is among them."""
+    if trials.empty or "reused_from" not in trials or not trials["reused_from"].notna().any():
+        return trials
+    present = set(trials["sweep"].astype(str) + "/" + trials["trial_id"].astype(str))
+    return trials[~trials["reused_from"].isin(present)].reset_index(drop=True)
 
 
 def _with_resources(layout: SweepLayout, trials: pd.DataFrame) -> pd.DataFrame:

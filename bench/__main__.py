@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
-from bench import earlybird_cost, goals, loop_ratio, packing, sweep_overhead, ticket_speed, trial_speed
+from bench import constrained_search, earlybird_cost, goals, loop_ratio, packing, sweep_overhead, ticket_speed, trial_speed
 from bench.machine import machine_info, machine_tag
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = ("loop", "trial", "tickets", "earlybird", "sweep_overhead", "packing")
+SECTIONS = ("loop", "trial", "tickets", "earlybird", "constrained_search", "sweep_overhead", "packing")
 
 
 def run_all(smoke: bool, with_ray: bool = True, out_dir: Path = RESULTS, only: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
@@ -26,6 +26,7 @@ def run_all(smoke: bool, with_ray: bool = True, out_dir: Path = RESULTS, only: t
     figures: dict[str, Any] = {}
     sections: list[tuple[str, Callable[[bool], Any]]] = [
         ("loop", loop_ratio.run), ("trial", trial_speed.run), ("tickets", ticket_speed.run), ("earlybird", earlybird_cost.run),
+        ("constrained_search", constrained_search.run),
     ]
     if with_ray:
         sections.append(("sweep_overhead", sweep_overhead.run))
@@ -92,6 +93,13 @@ def table(report: dict[str, Any]) -> str:
         lines += ["", f"Early-Bird vs dense+prune+retrain ({r['model']} w{r['width']}, {r['dataset']}, {r['epochs']} epochs): "
                   f"training FLOPs {_fmt(r['train_flops_ratio'])}x, wall time {_fmt(r['wall_time_ratio'])}x, "
                   f"test accuracy {r['accuracy_diff_pts']:+.2f} pts (eb_epoch {r['eb_epoch']})"]
+    cs = f.get("constrained_search")
+    if cs:
+        lines += ["", f"budgets in the sampler ({cs['space']} space, {cs['budget']}, {cs['trials']} trials x {cs['seeds']} seeds; "
+                  f"best feasible possible {_fmt(cs['best_feasible_accuracy_possible'])}):",
+                  "| sampler | feasible trials (mean) | best feasible val accuracy (mean) |", "|---|---|---|"]
+        for name in ("tpe", "tpe_unconstrained", "random"):
+            lines.append(f"| {name} | {_fmt(cs[name]['feasible_mean'])} | {cs[name]['best_feasible_accuracy_mean']:.4f} |")
     for r in f.get("sweep_overhead", []):
         lines.append(f"sweep overhead: {_fmt(r['sweep_per_trial_s'])} s per swept trial vs {_fmt(r['run_wall_s'])} s for "
                      f"tickets run ({_fmt(r['overhead_ratio'])}x); training inside the trial {_fmt(r['in_trial_ratio'])}x")

@@ -57,6 +57,15 @@ def check(figures: dict[str, Any], bench_seconds: float, smoke: bool) -> list[di
         slowest = max(r["rounded_vs_unrounded_latency"] for r in rows)
         goals.append(_goal(f"rounded ticket latency / unrounded, {dev} (worst of 3 ratios)", "<= 1.0", slowest, slowest <= 1.0,
                            "rounding down also removes a few more channels, so this is not at exactly equal accuracy"))
+    cs = figures.get("constrained_search")
+    if cs:
+        tpe, rnd = cs["tpe"], cs["random"]
+        goals.append(_goal("constrained TPE vs random at equal trials: feasible trials (ratio)", "> 1",
+                           tpe["feasible_mean"] / max(rnd["feasible_mean"], 1e-9), tpe["feasible_mean"] > rnd["feasible_mean"],
+                           f"{cs['trials']} trials x {cs['seeds']} seeds, {cs['budget']}"))
+        goals.append(_goal("constrained TPE vs random: best feasible val accuracy (difference)", "> 0",
+                           tpe["best_feasible_accuracy_mean"] - rnd["best_feasible_accuracy_mean"],
+                           tpe["best_feasible_accuracy_mean"] > rnd["best_feasible_accuracy_mean"], "surrogate objective"))
     goals.append(_goal("make bench wall time on 2 CPU cores", "<= 900 s", bench_seconds, None if smoke else bench_seconds <= 900,
                        "smoke mode" if smoke else ""))
     return goals

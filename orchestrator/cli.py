@@ -14,8 +14,8 @@ from lottery.errors import TicketsError
 EXIT_USAGE = 2
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML preset, e.g. configs/demo.yaml")
+def _add_config_args(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("config", nargs="?" if optional else None, help="YAML preset, e.g. configs/demo.yaml")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.epochs=5 --set method.prune_ratio=0.3 (repeatable)",
@@ -27,8 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sweep = sub.add_parser("sweep", help="run a sweep (Ray Tune + Optuna), recorded in MLflow and Parquet")
-    _add_config_args(sweep)
+    _add_config_args(sweep, optional=True)
     sweep.add_argument("--name", help="sweep name (default: sweep.name of the config)")
+    sweep.add_argument("--extend", metavar="NAME",
+                       help="add trials to the finished sweep NAME (no CONFIG): --extend NAME --set sweep.num_trials=N; "
+                            "its Optuna study continues")
     sweep.add_argument("--address", help="join a running Ray cluster (an address or 'auto'); default: start a local Ray")
     sweep.add_argument("--verbose", action="store_true", help="show Ray Tune's own progress tables instead of one line per trial event")
 
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from orchestrator.commands import sweep_command
 
-    return sweep_command(args.config, args.overrides, args.name, args.address, args.verbose)
+    return sweep_command(args.config, args.overrides, args.name, args.address, args.verbose, args.extend)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

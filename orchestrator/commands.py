@@ -12,7 +12,12 @@ from orchestrator.layout import SweepLayout, find_sweeps, run_trial_id
 from orchestrator.preflight import check_local_machine, check_sweep_tracking
 
 
-def sweep_command(config: str, overrides: list[str], name: str | None, address: str | None, verbose: bool = False) -> int:
+def sweep_command(config: str | None, overrides: list[str], name: str | None, address: str | None, verbose: bool = False,
+                  extend: str | None = None) -> int:
+    if extend is not None:
+        return extend_command(config, extend, overrides, name, address, verbose)
+    if config is None:
+        raise ConfigError("tickets sweep needs a CONFIG file (e.g. configs/demo.yaml), or --extend NAME")
     cfg, sweep = load_configs(config, overrides + ([f"sweep.name={name}"] if name else []))  # before importing Ray
     check_sweep_tracking(sweep.mlflow_uri, sweep.results_dir)  # a dead server: one line in seconds, before heavy imports
 
@@ -22,6 +27,22 @@ def sweep_command(config: str, overrides: list[str], name: str | None, address: 
     _print_summary(summary)
     if summary.interrupted:
         return _interrupted(sweep.name)
+    return 0 if (summary.trials["status"] == "completed").any() else 1
+
+
+def extend_command(config: str | None, extend: str, overrides: list[str], name: str | None, address: str | None,
+                   verbose: bool) -> int:
+    """`tickets sweep --extend NAME --set sweep.num_trials=N`: more trials for a finished sweep."""
+    if config is not None or name is not None:
+        raise ConfigError(f"--extend {extend} takes no CONFIG and no --name: the sweep's saved sweep.yaml is its config")
+    from orchestrator.extend import extend_sweep, parse_extend_overrides
+
+    parse_extend_overrides(overrides)  # bad --set items: one line, before Ray is started
+    summary = extend_sweep(extend, overrides, address, verbose)
+    _print_summary(summary)
+    if summary.interrupted:
+        print(f"interrupted: run the same `tickets sweep --extend {extend} ...` again to finish it", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     return 0 if (summary.trials["status"] == "completed").any() else 1
 
 
@@ -55,6 +76,7 @@ def _print_summary(summary) -> None:  # noqa: ANN001  (SweepSummary; import kept
         print(f"         browse: mlflow ui --backend-store-uri {summary.tracking_uri} --host 127.0.0.1 --port 5000, then")
     print(f"         open:   {runs_link(base, summary.experiment_id)}")
     print(f"Parquet: {summary.paths.trials}  and  {summary.paths.epochs}")
+    print(f"Optuna:  optuna-dashboard {summary.paths.journal}  (the study; `--extend {summary.paths.name}` continues it)")
     print(f"Plots:   {summary.paths.plot('pareto')}  {summary.paths.plot('training_cost')}")
     print(f"Report:  {summary.paths.report / 'index.html'}  (also on the MLflow parent run, under report/)")
 

@@ -18,9 +18,11 @@ from lottery.codec import build, experiment_from_dict, experiment_from_flat, to_
 from lottery.config import MAX_SEED, ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods import METHODS, all_final_columns
+from orchestrator.budgets import Budget, parse_budget
 
 OBJECTIVE_DIRECTIONS = ("max", "min")
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
+SCHEDULERS = ("none", "asha", "hyperband")
 
 
 def objective_metrics() -> list[str]:
@@ -60,6 +62,13 @@ class SweepConfig:
     results_dir: str = "results"
     mlflow_uri: str = ""
     storage_path: str = ""
+    # hard limits on final result columns, e.g. ["flops<=5e7", "latency_ms<=2"] (orchestrator/budgets.py)
+    budgets: tuple[str, ...] = ()
+    # multi-fidelity: a Tune scheduler over the global epoch stops weak trials (none | asha | hyperband)
+    scheduler: str = "none"
+    grace_period: int = 1  # epochs every trial runs before the scheduler may stop it
+    reduction_factor: int = 3  # the scheduler keeps 1 / reduction_factor of the trials at each rung
+    reuse: bool = True  # a config already completed in the results folder is not trained again
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ ") or self.name.startswith("."):
@@ -90,6 +99,17 @@ class SweepConfig:
         from search_spaces import SEARCH_SPACES  # lazy: keeps `orchestrator.config` free of optuna at import
 
         SEARCH_SPACES.get(self.search_space)
+        self.budget_list()
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"unknown scheduler {self.scheduler!r} for sweep.scheduler; valid choices: {', '.join(SCHEDULERS)}")
+        if self.grace_period < 1:
+            raise ConfigError(f"invalid value {self.grace_period!r} for sweep.grace_period; valid: an integer >= 1 (epochs)")
+        if self.reduction_factor < 2:
+            raise ConfigError(f"invalid value {self.reduction_factor!r} for sweep.reduction_factor; valid: an integer >= 2")
+
+    def budget_list(self) -> list[Budget]:
+        """The parsed budgets; each names a numeric final column some method declares."""
+        return [parse_budget(text, objective_metrics()) for text in self.budgets]
 
     @property
     def total_trials(self) -> int:

@@ -12,8 +12,10 @@ from typing import Any
 from lottery.codec import to_flat_dict
 from lottery.config import ExperimentConfig
 from lottery.methods import METHODS, all_epoch_columns
+from orchestrator.budgets import Budget, feasible
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.tracking import RESULT_TAG_PREFIX, TAG_FINAL_LOGGED, TAG_HASH, TAG_METHOD, MlflowTracker
+from trainables.protocol import REJECTED
 
 
 
@@ -61,11 +63,13 @@ def split_tables(method: str, final: dict[str, Any]) -> tuple[dict[str, Any], di
 class TrialRecorder:
     """One per sweep; every write goes through here."""
 
-    def __init__(self, sweep: str, store: ParquetResults, tracker: MlflowTracker, parent_run_id: str) -> None:
+    def __init__(self, sweep: str, store: ParquetResults, tracker: MlflowTracker, parent_run_id: str,
+                 budgets: list[Budget] | None = None) -> None:
         self.sweep = sweep
         self.store = store
         self.tracker = tracker
         self.parent_run_id = parent_run_id
+        self.budgets = list(budgets or [])  # the sweep's budgets: each completed row says if it meets them
         self.trials: dict[str, TrialRecord] = {}
 
     def start(self, trial_id: str, cfg: ExperimentConfig, config_hash: str, arm: str, optuna_trial_number: int) -> TrialRecord:
@@ -81,7 +85,7 @@ class TrialRecorder:
         record.mlflow_steps = self.tracker.logged_steps(run_id, "val_accuracy") | set(record.epochs)
         record.final_logged = TAG_FINAL_LOGGED in self.tracker.run_tags(run_id)
         earlier = self.store.read_trial(trial_id)
-        if earlier is not None and earlier["status"] == "completed":
+        if earlier is not None and earlier["status"] in ("completed", REJECTED, "stopped"):
             record.completed_row = earlier
         self.trials[trial_id] = record
         return record
@@ -130,6 +134,55 @@ class TrialRecorder:
         record.completed_row = row
         return row
 
+    def preset(self, trial_id: str, preset: dict[str, Any]) -> dict[str, Any]:
+        """A trial decided without training: `rejected` (its known costs break a budget; recorded with
+        those figures, infeasible) or `reused` (a completed trial with the same config hash; its final
+        metrics, ticket and MLflow run are the original's, and this row and run point at it)."""
+        record = self.trials[trial_id]
+        if record.completed_row is not None:
+            return record.completed_row
+        final = {k: v for k, v in dict(preset["final"]).items() if not isinstance(v, list)}
+        rejected = preset["status"] == REJECTED
+        if not record.final_logged:
+            curves, tags = mlflow_final_values(final)
+            self.tracker.log_metrics(record.run_id, curves, step=0)
+            self.tracker.set_tags(record.run_id, {**tags, TAG_FINAL_LOGGED: "1"})
+            record.final_logged = True
+        extra: dict[str, Any] = {}
+        if rejected:
+            self.tracker.set_tag(record.run_id, "tickets.rejected", str(preset.get("reason", "")))
+        else:
+            extra = {"reused_from": preset["reused_from"], "origin_run_id": preset["origin_run_id"]}
+            self.tracker.set_tag(record.run_id, "tickets.reused_from", str(preset["reused_from"]))
+            self.tracker.set_tag(record.run_id, "tickets.origin_run_id", str(preset["origin_run_id"]))
+        self.tracker.finish(record.run_id, ok=True)
+        ticket = preset.get("ticket_path")
+        row = {**self._trial_row(record, REJECTED if rejected else "completed", str(preset.get("reason", "")), final,
+                                 Path(ticket) if ticket else None), **extra}
+        if rejected:
+            row["feasible"] = False
+        self.store.write_trial(row)
+        record.completed_row = row
+        return row
+
+    def stop(self, trial_id: str, scheduler: str) -> dict[str, Any]:
+        """A trial a Tune scheduler stopped early: status `stopped`, the epoch it reached, and its cost so
+        far. Its last accuracy is in the epochs table only: it is not a final result."""
+        record = self.trials[trial_id]
+        if record.completed_row is not None:
+            return record.completed_row
+        last = record.epochs[max(record.epochs)] if record.epochs else {}
+        epoch = int(last["epoch"]) if last else 0
+        self.tracker.set_tag(record.run_id, "tickets.stopped_epoch", str(epoch))
+        self.tracker.finish(record.run_id, ok=True)
+        cost = {"epochs_trained": epoch, "flops": last.get("flops"), "params": last.get("params"),
+                "train_flops_total": last.get("train_flops_cumulative"), "wall_time_s": last.get("wall_time_s")}
+        row = {**self._trial_row(record, "stopped", f"stopped by the {scheduler} scheduler at epoch {epoch}", cost, None),
+               "stopped_epoch": epoch}
+        self.store.write_trial(row)
+        record.completed_row = row
+        return row
+
     def fail(self, trial_id: str, error: str) -> dict[str, Any]:
         record = self.trials[trial_id]
         if record.completed_row is not None:  # a replay of a finished trial failed: the result stands
@@ -151,4 +204,6 @@ class TrialRecorder:
             "optuna_trial_number": record.optuna_trial_number,
             "mlflow_run_id": record.run_id,
             "ticket_path": str(ticket_dir) if ticket_dir is not None else None,
+            # judged only against budgets: a sweep without any (or `tickets run`) leaves it null
+            "feasible": feasible(self.budgets, final) if status == "completed" and self.budgets else None,
         }

@@ -32,12 +32,16 @@ ID_FIELDS = [
 ]
 
 TRIAL_STATUS_FIELDS = [
-    pa.field("status", pa.string()),  # completed | failed
+    pa.field("status", pa.string()),  # completed | failed | rejected (over a budget before training) | stopped (scheduler)
     pa.field("error", pa.string()),
     pa.field("arm", pa.string()),  # search (told to Optuna) | baseline | single (tickets run)
     pa.field("optuna_trial_number", pa.int64()),
     pa.field("mlflow_run_id", pa.string()),
     pa.field("ticket_path", pa.string()),
+    pa.field("feasible", pa.bool_()),  # meets every sweep budget (null: no budgets, or not judged: failed, stopped)
+    pa.field("reused_from", pa.string()),  # SWEEP/TRIAL_ID of the trial whose result this row reuses
+    pa.field("origin_run_id", pa.string()),  # that trial's MLflow run
+    pa.field("stopped_epoch", pa.int64()),  # the global epoch a scheduler stopped the trial at
 ]
 
 

@@ -4,6 +4,15 @@ Why not Ray's OptunaSearch: it cannot run fixed baseline arms beside the search,
 objectives to Optuna (which then fails), and it sets no constraints. Here the baselines are
 suggested first and never told to Optuna; failed or NaN trials are told as FAIL; the study lives
 in a journal file in the sweep folder so it can be reloaded and extended.
+
+Budgets (sweep.budgets) reach Optuna as constraints (`Trial.set_constraint`, feasible when <= 0),
+set just before `tell`: TPE puts infeasible trials in its "bad" group, NSGA-II ranks them after every
+feasible one; RandomSampler and GridSampler ignore them. Before a proposal is scheduled, the searcher
+decides whether it needs training at all: a configuration already completed in the results folder
+is reused (told the original's values), and one whose exactly known costs break a budget is
+rejected. Rejected trials and trials a scheduler stopped are told PRUNED, never COMPLETE: a
+half-trained accuracy (or none) is not passed off as a final one. TPE learns from PRUNED trials
+(an infeasible one lands in its bad group); NSGA-II only reads COMPLETE trials.
 """
 from __future__ import annotations
 
@@ -23,10 +32,13 @@ from ray.tune.search import Searcher
 from lottery.codec import arm_config, config_hash, experiment_from_flat, to_flat_dict, with_overrides
 from lottery.config import ExperimentConfig
 from lottery.errors import ConfigError
+from orchestrator.budgets import Budget, constraints
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
+from orchestrator.precost import known_costs, rejection_reason
+from orchestrator.reuse import CompletedTrials
 from search_spaces.base import AnySpace, SearchSpace
 from orchestrator.layout import TRIALS_TABLE, SweepLayout
-from trainables.protocol import FINAL_PREFIX, RECORD_FILE
+from trainables.protocol import DIVERGED, EPOCH, FINAL_PREFIX, PRESET, RECORD_FILE, REJECTED, REPORT_KIND
 
 logger = logging.getLogger(__name__)
 
@@ -103,22 +115,51 @@ class TicketSearcher(Searcher):
         # sweep.seeds > 1: the other seeds of a configuration already suggested, run next; and each
         # Optuna trial's results so far (told once every seed has reported: their mean, or FAIL)
         self.replicas: list[dict[str, Any]] = []
-        self.seed_results: dict[int, list[list[float] | None]] = {}
+        self.seed_results: dict[int, list[dict[str, Any] | None]] = {}
         self.study = open_study(sweep, journal, space)
+        self.completed: CompletedTrials | None = CompletedTrials(journal.parent.parent) if sweep.reuse else None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("study", None)  # reopened from the journal file; storage handles do not pickle
+        state["completed"] = None  # rebuilt from the Parquet files
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.study = open_study(self.sweep, self.journal, self.space)
+        self.completed = CompletedTrials(self.journal.parent.parent) if getattr(self.sweep, "reuse", False) else None
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True
 
+    @property
+    def budgets(self) -> list[Budget]:
+        return self.sweep.budget_list()
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        return self._decide(self._propose(trial_id))
+
+    def _decide(self, suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Attach a preset when the proposal needs no training: reused (same config hash completed in
+        the results folder) or rejected (a searched configuration whose known costs already break a
+        budget; baseline arms are references and always run, their rows marked infeasible if so)."""
+        if suggestion is None:
+            return None
+        suggestion.pop(PRESET, None)
+        if self.completed is not None:
+            reused = self.completed.find(str(suggestion["config_hash"]))
+            if reused is not None:
+                return {**suggestion, PRESET: reused}
+        budgets = self.budgets
+        if budgets and suggestion["arm"] == "search":  # a baseline arm is the reference: run, judged, never rejected
+            figures = known_costs(experiment_from_flat(suggestion["experiment"]))
+            reason = rejection_reason(budgets, figures)
+            if reason:
+                return {**suggestion, PRESET: {"status": REJECTED, "final": figures, "reason": f"rejected before training: {reason}"}}
+        return suggestion
+
+    def _propose(self, trial_id: str) -> dict[str, Any] | None:
         if self.replicas:
             replica = self.replicas.pop(0)
             if replica["arm"] == "search":
@@ -155,24 +196,61 @@ class TicketSearcher(Searcher):
         number = self.live.pop(trial_id, None)
         if number is None:
             return
-        values = objective_values(result, self.sweep) if (result and not error) else None
         results = self.seed_results.setdefault(number, [])
-        results.append(values)
+        results.append(self.outcome(result, error))
         if len(results) < self.sweep.seeds:
             return  # the configuration's other seeds are still running
         del self.seed_results[number]
-        self._tell(number, mean_values(results), trial_id)
+        self._tell(number, results, trial_id)
 
-    def _tell(self, number: int, values: list[float] | None, trial_id: str) -> None:
+    def outcome(self, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:
+        """One seed's answer: {"values": objectives or None, "pruned": bool, "constraints": {...}},
+        or None for a failure. A rejected trial and one a scheduler stopped (its last result is an
+        epoch, not a final report) are `pruned`; their constraints are what is known of them."""
+        if not result or error:
+            return None
+        final = {k[len(FINAL_PREFIX):]: v for k, v in result.items() if k.startswith(FINAL_PREFIX)}
+        if result.get(PRESET) == REJECTED:
+            known = {str(b): b.violation(float(final[b.column])) for b in self.budgets if b.met(final.get(b.column)) is not None}
+            return {"values": None, "pruned": True, "constraints": known}
+        if result.get(REPORT_KIND) == EPOCH and not result.get(DIVERGED) and self.sweep.scheduler != "none":
+            return {"values": None, "pruned": True, "constraints": {}}
+        values = objective_values(result, self.sweep)
+        if values is None:
+            return None
+        return {"values": values, "pruned": False, "constraints": constraints(self.budgets, final) or {}}
+
+    def _tell(self, number: int, per_seed: list[dict[str, Any] | None], trial_id: str) -> None:
+        """Tell Optuna a configuration's result over its seeds: FAIL if one failed, PRUNED if one was
+        rejected or stopped, else the mean objectives; constraints: the worst seed's violation."""
         if self._state(number) != TrialState.RUNNING:
             return  # told before a driver restart (a replayed trial): the first answer stands
+        outcomes = [_legacy(o) for o in per_seed]
         try:
-            if values is None:
+            worst: dict[str, float] = {}
+            for o in outcomes:
+                for key, value in (o or {}).get("constraints", {}).items():
+                    worst[key] = max(value, worst.get(key, -math.inf))
+            if worst and not any(o is None for o in outcomes):
+                self._set_constraints(number, worst)
+            if any(o is None for o in outcomes):
                 self.study.tell(number, state=TrialState.FAIL)
+            elif any(o is not None and o["pruned"] for o in outcomes):
+                self.study.tell(number, state=TrialState.PRUNED)
             else:
-                self.study.tell(number, values)
+                values = mean_values([o["values"] if o is not None else None for o in outcomes])
+                if values is None:
+                    self.study.tell(number, state=TrialState.FAIL)
+                else:
+                    self.study.tell(number, values)
         except Exception as err:  # a sampler error must not fail a finished trial; its row is recorded anyway
             logger.warning("could not tell Optuna trial %s the result of %s: %s", number, trial_id, err)
+
+    def _set_constraints(self, number: int, values: dict[str, float]) -> None:
+        frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == number)
+        trial = optuna.trial.Trial(self.study, frozen._trial_id)
+        for key, value in values.items():
+            trial.set_constraint(key, value)
 
     def _state(self, number: int) -> TrialState | None:
         for trial in self.study.get_trials(deepcopy=False):
@@ -191,12 +269,12 @@ class TicketSearcher(Searcher):
         if not orphans:
             return []
         rows = ParquetResults(self.journal.parent).read_trials()
-        done = rows[(rows["arm"] == "search") & (rows["status"] == "completed")]
+        done = rows[(rows["arm"] == "search") & rows["status"].isin(["completed", REJECTED])]
         for number in orphans:
             seeds = done[done["optuna_trial_number"] == number].to_dict("records")
-            per_seed = [objective_values({FINAL_PREFIX + k: v for k, v in row.items()}, self.sweep) for row in seeds]
-            values = mean_values(per_seed) if len(per_seed) >= self.sweep.seeds else None
-            self._tell(number, values, f"orphan {number}")
+            per_seed = [self.outcome({**{FINAL_PREFIX + k: v for k, v in row.items()},
+                                      **({PRESET: REJECTED} if row["status"] == REJECTED else {})}) for row in seeds]
+            self._tell(number, per_seed if len(per_seed) >= self.sweep.seeds else [None], f"orphan {number}")
         return orphans
 
     def get_state(self) -> dict:
@@ -221,6 +299,13 @@ class TicketSearcher(Searcher):
         closed = self.close_orphans()
         if closed:
             logger.warning("closed Optuna trials %s: asked before the driver stopped, never started by Tune", closed)
+
+
+def _legacy(outcome: Any) -> dict[str, Any] | None:
+    """An outcome saved by an older driver (a bare list of objective values) in today's form."""
+    if outcome is None or isinstance(outcome, dict):
+        return outcome
+    return {"values": list(outcome), "pruned": False, "constraints": {}}
 
 
 def mean_values(per_seed: list[list[float] | None]) -> list[float] | None:

@@ -19,7 +19,7 @@ import ray
 from ray import tune
 
 from lottery.codec import arm_config, to_flat_dict
-from lottery.config import ExperimentConfig
+from lottery.config import DataConfig, ExperimentConfig
 from lottery.errors import ConfigError
 from lottery.methods.base import check_data_available
 from orchestrator.cluster import check_cluster_offers
@@ -29,6 +29,8 @@ from orchestrator.layout import SweepLayout
 from orchestrator.loopback import loopback_only
 from orchestrator.preflight import check_device, check_local_machine, check_tracking_uri
 from orchestrator.parquet_store import ParquetResults
+from orchestrator.precost import check_budgets_reachable
+from orchestrator.savings import savings_text
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.storage_check import check_storage
 from orchestrator.tracking import MlflowTracker
@@ -67,6 +69,7 @@ def validate_sweep(cfg: ExperimentConfig, sweep: SweepConfig) -> None:
     for baseline in sweep.baselines:
         arm_config(cfg, baseline_overrides(baseline))
     check_data_available(cfg.data)  # raises DatasetNotFoundError with instructions; loads nothing
+    check_budgets_reachable(cfg, space, sweep.budget_list())  # a provably impossible budget: refused here
 
 
 def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = None, verbose: bool = False) -> SweepSummary:
@@ -87,42 +90,81 @@ def run_sweep(cfg: ExperimentConfig, sweep: SweepConfig, address: str | None = N
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
     check_tracking_uri(tracking_uri)
     check_storage(sweep.storage_path)
-    _start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
+    start_ray(address, sweep)  # joining a cluster: checks it can host a trial, before anything is written
     try:
         paths.root.mkdir(parents=True, exist_ok=True)
         save_sweep_file(paths.config_file, cfg, sweep)
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {f"sweep.{k}": v for k, v in to_flat_dict(sweep).items()})
-        spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent)
         searcher = TicketSearcher(cfg, SEARCH_SPACES.get(sweep.search_space), sweep, paths.journal)
-        trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
-        # Ray's new console output prints an experiment box and result paths even at verbose 0; the
-        # legacy reporter is silent at 0, and ConsoleReporter prints instead.
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=sweep.total_trials,
-                max_concurrent_trials=sweep.max_concurrent,
-                trial_name_creator=_trial_name,
-                trial_dirname_creator=_trial_name,
-            ),
-            run_config=tune.RunConfig(
-                name=sweep.name,
-                storage_path=paths.ray_storage(sweep.storage_path),
-                callbacks=[RecorderCallback(spec), _console(cfg, sweep)],
-                failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1 if verbose else 0,
-            ),
-        )
-        with _graceful_stop():
-            tuner.fit()
+        tracker, parent = fit_tune(cfg, sweep, paths, tracking_uri, searcher, sweep.total_trials, sweep.name, parent, tracker, verbose)
     finally:
         if address is None:
             ray.shutdown()
-    return summarize(paths, sweep, tracker, parent, tracking_uri)
+    return summarize(paths, sweep, tracker, parent, tracking_uri, cfg.data)
+
+
+def fit_tune(cfg: ExperimentConfig, sweep: SweepConfig, paths: SweepLayout, tracking_uri: str, searcher: TicketSearcher,
+         num_samples: int, experiment: str, parent: str, tracker: MlflowTracker, verbose: bool) -> tuple[MlflowTracker, str]:
+    """One Tune experiment of `num_samples` trials proposed by `searcher`, recorded into the sweep."""
+    spec = RecorderSpec(str(paths.results_dir), sweep.name, tracking_uri, parent, sweep.budgets, sweep.scheduler)
+    trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
+    # Ray's new console output prints an experiment box and result paths even at verbose 0; the
+    # legacy reporter is silent at 0, and ConsoleReporter prints instead.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose else "0"
+    if sweep.scheduler != "none":
+        # The scheduler reads `val_accuracy` from epoch results only; the final report (prefixed keys)
+        # and a rejected or reused trial's report carry none, which Tune's strict check would refuse.
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=make_scheduler(sweep),
+            num_samples=num_samples,
+            max_concurrent_trials=sweep.max_concurrent,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=experiment,
+            storage_path=paths.ray_storage(sweep.storage_path),
+            callbacks=[RecorderCallback(spec), _console(cfg, sweep, num_samples)],
+            failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            verbose=1 if verbose else 0,
+        ),
+    )
+    with _graceful_stop():
+        tuner.fit()
+    return tracker, parent
+
+
+# The epoch key every trainable reports (lottery.results: `epoch`, the global epoch across phases) and
+# the metric the scheduler compares: validation accuracy, as Optuna's objective.
+FIDELITY_KEY = "epoch"
+SCHEDULER_METRIC = "val_accuracy"
+
+
+# Tune's ASHA stops every trial that reaches max_t, before its final report; a trial must end on its
+# own (its final report carries the ticket), so max_t is out of reach: rungs above a trial's last epoch
+# are simply never reached, and a method with several phases is compared at its later epochs too.
+UNREACHABLE_EPOCH = 2**20
+HYPERBAND_BRACKETS = 3
+
+
+def make_scheduler(sweep: SweepConfig) -> tune.schedulers.TrialScheduler | None:
+    """ASHA (`asha`) or asynchronous HyperBand (`hyperband`: ASHA over HYPERBAND_BRACKETS brackets of
+    different grace periods, Li et al. 2020) over the global epoch, or None (every trial runs to the
+    end). Only epoch results carry `epoch` and `val_accuracy`; the final report does not, so it is
+    never a decision point. A stopped trial is recorded `stopped` and told to Optuna as PRUNED."""
+    if sweep.scheduler == "none":
+        return None
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    return AsyncHyperBandScheduler(time_attr=FIDELITY_KEY, metric=SCHEDULER_METRIC, mode="max", max_t=UNREACHABLE_EPOCH,
+                                   grace_period=sweep.grace_period, reduction_factor=sweep.reduction_factor,
+                                   brackets=HYPERBAND_BRACKETS if sweep.scheduler == "hyperband" else 1)
 
 
 def expected_trials(sweep: SweepConfig) -> int:
@@ -146,13 +188,20 @@ def _graceful_stop() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str) -> SweepSummary:
-    """Front table, plot on disk and on the parent run; the parent run is closed: FINISHED, FAILED
-    (no trial completed) or KILLED when the sweep was stopped before every trial was recorded."""
+def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, parent: str, uri: str,
+              data: DataConfig | None = None) -> SweepSummary:
+    """Front table (feasible trials only when the sweep has budgets) and the training-cost line, plot
+    on disk and on the parent run; the parent run is closed: FINISHED, FAILED (no trial completed) or
+    KILLED when the sweep was stopped before every trial was recorded."""
     trials = ParquetResults(paths.root).read_trials()
     interrupted = len(trials) < expected_trials(sweep)
     objectives = sweep.objective_pairs()
-    text = format_front(trials, objectives)
+    text = format_front(trials, objectives, budgets=sweep.budget_list())
+    if data is not None and not trials.empty:
+        try:
+            text += "\n" + savings_text(trials, data, sweep.resources.gpu)
+        except Exception as err:  # noqa: BLE001  (a summary line must not lose the sweep's results)
+            logging.getLogger(__name__).warning("training cost summary not computed: %s: %s", type(err).__name__, err)
     if not trials.empty:
         for plot in (plot_front(trials, paths.plot("pareto")), plot_training_cost(trials, paths.plot("training_cost"))):
             tracker.log_artifact(parent, plot)
@@ -161,8 +210,8 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
     return SweepSummary(paths, uri, paths.experiment_name, parent, trials, text, tracker.experiment_id, interrupted=interrupted)
 
 
-def _console(cfg: ExperimentConfig, sweep: SweepConfig) -> ConsoleReporter:
-    return ConsoleReporter(sweep.total_trials, sweep.objective_pairs(), to_flat_dict(cfg))
+def _console(cfg: ExperimentConfig, sweep: SweepConfig, total: int | None = None) -> ConsoleReporter:
+    return ConsoleReporter(sweep.total_trials if total is None else total, sweep.objective_pairs(), to_flat_dict(cfg))
 
 
 def _write_report(paths: SweepLayout, tracker: MlflowTracker, parent: str) -> None:
@@ -183,7 +232,7 @@ def _trial_name(trial: tune.experiment.Trial) -> str:
     return f"{trial.config['experiment']['method.name']}_{trial.trial_id}"
 
 
-def _start_ray(address: str | None, sweep: SweepConfig) -> None:
+def start_ray(address: str | None, sweep: SweepConfig) -> None:
     """Start a local Ray, or join the cluster at `address` after checking a node can host a trial."""
     _init_ray(address)
     if address is None:
@@ -220,7 +269,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     paths = SweepLayout.of(results_dir, name)
     if not paths.config_file.exists():
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
-    _, sweep = load_sweep_file(paths.config_file)
+    base, sweep = load_sweep_file(paths.config_file)
     check_storage(sweep.storage_path)
     experiment_dir = paths.ray_experiment(sweep.storage_path)  # a URI (s3://, gs://) or a folder: no Path()
     if not tune.Tuner.can_restore(experiment_dir):
@@ -233,15 +282,17 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
         text = format_front(trials, sweep.objective_pairs())
         return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
                             tracker.experiment_id, already_finished=True)
-    _start_ray(address, sweep)
+    start_ray(address, sweep)
     try:
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         parent = tracker.parent_run(sweep.name, {})
         trainable = tune.with_resources(ticket_trainable, {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
+        if sweep.scheduler != "none":
+            os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # as in fit_tune: the scheduler's metric is per epoch only
         tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         with _graceful_stop():
             tuner.fit()
     finally:
         if address is None:
             ray.shutdown()
-    return summarize(paths, sweep, tracker, parent, tracking_uri)
+    return summarize(paths, sweep, tracker, parent, tracking_uri, base.data)

@@ -11,11 +11,13 @@ from ray.tune import Callback
 
 from lottery.codec import experiment_from_flat
 from lottery.damaged import warn_damaged
+from orchestrator.budgets import parse_budget
+from orchestrator.config import objective_metrics
 from orchestrator.layout import SweepLayout
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.recorder import TrialRecorder
 from orchestrator.tracking import MlflowTracker
-from trainables.protocol import DIVERGED, EPOCH, FINAL, FINAL_FILE, REPORT_KIND, TICKET_SUBDIR, final_metrics
+from trainables.protocol import DIVERGED, EPOCH, FINAL, FINAL_FILE, PRESET, REPORT_KIND, TICKET_SUBDIR, final_metrics
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class RecorderSpec:
     sweep: str
     tracking_uri: str
     parent_run_id: str
+    budgets: tuple[str, ...] = ()  # the sweep's budget strings (each completed row is judged against them)
+    scheduler: str = "none"  # a Tune scheduler that may stop trials early (their rows say `stopped`)
 
     @property
     def layout(self) -> SweepLayout:
@@ -34,7 +38,8 @@ class RecorderSpec:
     def build(self) -> TrialRecorder:
         layout = self.layout
         tracker = MlflowTracker(self.tracking_uri, layout.experiment_name, layout.artifacts)
-        return TrialRecorder(self.sweep, ParquetResults(layout.root), tracker, self.parent_run_id)
+        budgets = [parse_budget(b, objective_metrics()) for b in getattr(self, "budgets", ())]  # older pickles lack it
+        return TrialRecorder(self.sweep, ParquetResults(layout.root), tracker, self.parent_run_id, budgets)
 
 
 class RecorderCallback(Callback):
@@ -92,7 +97,16 @@ class RecorderCallback(Callback):
         if trial.trial_id in self.diverged:
             self.recorder.fail(trial.trial_id, self.diverged.pop(trial.trial_id))
             return
+        preset = trial.config.get(PRESET)
+        if preset:  # rejected or reused: decided by the searcher, nothing was trained
+            self.finals.pop(trial.trial_id, None)
+            self.recorder.preset(trial.trial_id, preset)
+            return
         final = self.finals.pop(trial.trial_id, None)
+        scheduler = getattr(self.spec, "scheduler", "none")
+        if final is None and scheduler != "none" and (trial.last_result or {}).get(REPORT_KIND) == EPOCH:
+            self.recorder.stop(trial.trial_id, scheduler)  # the scheduler ended it between two epochs
+            return
         ticket = self._copy_ticket(trial)
         if final is None:
             final = self._final_from_checkpoint(trial)

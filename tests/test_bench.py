@@ -23,11 +23,15 @@ def test_bench_smoke_writes_json_and_table(tmp_path) -> None:
         assert r["r1_flops_reduction"] > 1.0 and r["r8_flops_reduction"] > 1.0  # tickets are smaller
     eb = saved["figures"]["earlybird"][0]
     assert eb["earlybird_train_flops"] > 0 and eb["dense_prune_retrain_train_flops"] > 0
+    cs = saved["figures"]["constrained_search"]  # seeded samplers on a deterministic surrogate: fixed numbers
+    assert cs["tpe"]["feasible_mean"] > cs["random"]["feasible_mean"] > 0
+    assert cs["tpe"]["seeds_with_a_feasible_trial"] == cs["seeds"] == 2
     goals = {g["goal"]: g for g in saved["goals"]}
+    assert goals["constrained TPE vs random at equal trials: feasible trials (ratio)"]["met"] is True
     assert any(g.startswith("loop vs hand-written") for g in goals)
     assert any(g.startswith("4 trials per GPU") for g in goals)
     if not machine["gpu"]:
         assert goals["4 trials per GPU vs 1, trials/hour"]["met"] is None
         assert saved["figures"]["packing"]["gpu_packing"]["skipped"]
     text = table(report)
-    assert "| goal |" in text and "bench wall time" in text
+    assert "| goal |" in text and "bench wall time" in text and "budgets in the sampler" in text

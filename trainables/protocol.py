@@ -20,6 +20,12 @@ TICKET_SUBDIR = "ticket"
 FINAL_FILE = "final.json"
 DIVERGED = "diverged"  # in the last epoch result of a diverged trial: the failure reason
 RECORD_FILE = "record_file"  # in a trial's config: the Parquet file that records it once finished
+# In a trial's config: a result known without training (the searcher's decision): {"status":
+# "rejected" | "reused", "final": final metrics, "reason" | "reused_from" + "origin_run_id" +
+# "ticket_path"}. The trainable reports `final` at once and trains nothing.
+PRESET = "preset"
+REJECTED = "rejected"
+REUSED = "reused"
 
 
 # A method's long table (a list of rows) travels as JSON text under this marker: Tune's loggers skip

@@ -21,7 +21,7 @@ from lottery.session import CHECKPOINT_FILE, load_checkpoint
 from lottery.codec import experiment_from_flat
 from lottery.training.divergence import TrialDiverged
 from trainables.placement import placement
-from trainables.protocol import DIVERGED, FINAL_FILE, RECORD_FILE, TICKET_SUBDIR, epoch_result, final_result
+from trainables.protocol import DIVERGED, FINAL_FILE, PRESET, RECORD_FILE, TICKET_SUBDIR, epoch_result, final_result
 # Fault injection for tests of fault tolerance: "MARKER_FILE:EPOCH" makes the first trial that
 # reports EPOCH crash right after its checkpoint is saved (once: the marker file records it).
 CRASH_ONCE_ENV = "TICKETS_CRASH_ONCE"
@@ -61,6 +61,10 @@ class RayTuneSession:
 def ticket_trainable(config: dict[str, Any]) -> None:
     """Run one trial: `config['experiment']` is the flat experiment config chosen by the searcher."""
     if _replay_recorded_final(config):
+        return
+    preset = config.get(PRESET)
+    if preset:  # rejected before training, or a result reused from an earlier trial: nothing to train
+        tune.report({**final_result(dict(preset["final"])), PRESET: str(preset["status"])})
         return
     cfg = experiment_from_flat(config["experiment"])
     try:

@@ -98,6 +98,13 @@ class TicketMethod(Generic[P]):
         raise NotImplementedError
 
     @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: torch.nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        """Final columns whose value the config alone fixes, exactly, before any training (`dense` is
+        the unpruned model at input `shape`): e.g. an unstructured ticket keeps the dense FLOPs. A sweep
+        rejects a configuration these figures put over a budget without training it. Default: none."""
+        return {}
+
+    @classmethod
     def declared_final_columns(cls) -> dict[str, Column]:
         return merge((COMMON_FINAL_COLUMNS, cls.final_columns), f" of method {cls.__name__}")
 

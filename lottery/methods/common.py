@@ -37,6 +37,12 @@ def input_shape(data: DataBundle) -> tuple[int, int, int]:
     return (data.in_channels, data.input_size, data.input_size)
 
 
+def unpruned_costs(dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+    """What a ticket that is never physically shrunk reports (dense or an unstructured mask): the
+    unpruned model's FLOPs and parameters (`flops` counts the layers, not the mask)."""
+    return {"flops": count_flops(dense, shape), "params": count_params(dense), "flops_ratio": 1.0}
+
+
 def finish_trial(
     *,
     model: nn.Module,

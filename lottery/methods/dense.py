@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lottery.config import MethodParams
+from torch import nn
+
+from lottery.config import ExperimentConfig, MethodParams
 from lottery.methods.base import METHODS, TicketMethod, Trial
-from lottery.methods.common import build_model, finish_trial
+from lottery.methods.common import build_model, finish_trial, unpruned_costs
 from lottery.training.phase import run_phase
 
 
@@ -21,6 +23,11 @@ class Dense(TicketMethod[DenseParams]):
 
     Params = DenseParams
     reference = True
+
+    @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        costs = unpruned_costs(dense, shape)
+        return {**costs, "sparse_flops": costs["flops"], "weight_sparsity": 0.0}
 
     def train(self, trial: Trial[DenseParams]) -> dict[str, Any]:
         result = run_phase(

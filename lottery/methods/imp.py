@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from lottery.config import MethodParams, require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import num_batches
 from lottery.errors import ConfigError
 from lottery.methods.base import METHODS, TicketMethod, Trial
-from lottery.methods.common import build_model, finish_trial
+from lottery.methods.common import build_model, finish_trial, unpruned_costs
 from lottery.pruning.weight_mask import WeightMasks, imp_masks, mask_sparsity
 from lottery.results import TARGET_SPARSITY, Column, columns
 from lottery.training.checkpoint import TrialProgress, clone_state
@@ -116,6 +116,11 @@ class IterativeMagnitudePruning(TicketMethod[ImpParams]):
         Column("rewind_point_iteration", int, "optimizer steps of round 0 at the rewind point"),
     )
     epoch_columns = (Column("round", int, "IMP round of this epoch (0 = dense)"),)
+
+    @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        """Unstructured masks only: the ticket keeps the dense FLOPs and parameters."""
+        return unpruned_costs(dense, shape)
     tables = {ROUNDS_TABLE: columns(
         ("round", int, "the round (0 = dense)"),
         ("val_accuracy", float, "val accuracy at the end of the round"),

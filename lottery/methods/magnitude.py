@@ -18,7 +18,7 @@ from torch import nn
 from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DataBundle
 from lottery.methods.base import METHODS, TicketMethod, Trial
-from lottery.methods.common import build_model, finish_trial, input_shape
+from lottery.methods.common import build_model, finish_trial, input_shape, unpruned_costs
 from lottery.pruning.one_shot import channel_ticket, check_pruning_params
 from lottery.results import BEFORE_RETRAIN, CHANNELS_KEPT, TARGET_SPARSITY
 from lottery.training.checkpoint import TrialProgress, clone_state
@@ -60,6 +60,12 @@ class MagnitudePruning(TicketMethod[MagnitudeParams]):
     Params = MagnitudeParams
     final_columns = (TARGET_SPARSITY, BEFORE_RETRAIN, CHANNELS_KEPT)
     summary_columns = ("method.sparsity", "method.pattern")
+
+    @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        """An unstructured ticket is the dense network under a mask: its FLOPs and parameters are dense."""
+        p = cfg.method
+        return unpruned_costs(dense, shape) if isinstance(p, MagnitudeParams) and p.pattern == "unstructured" else {}
 
     def train(self, trial: Trial[MagnitudeParams]) -> dict[str, Any]:
         p, cfg, data, device, resume, progress = trial.params, trial.cfg, trial.data, trial.device, trial.resume, trial.progress

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from lottery.config import MethodParams, require
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.data import DataBundle
 from lottery.methods.base import METHODS, TicketMethod, Trial
-from lottery.methods.common import build_model, finish_trial, input_shape
+from lottery.methods.common import build_model, finish_trial, input_shape, unpruned_costs
 from lottery.pruning.init_scores import grasp_masks, grasp_scores, snip_scores, synflow_masks
 from lottery.pruning.weight_mask import WeightMasks, global_topk_masks
 from lottery.training.phase import run_phase
@@ -87,6 +87,11 @@ class PruneAtInit(TicketMethod[IP]):
     """Shared run: build, draw the mask at init (fresh start only), train the masked net, finish."""
 
     summary_columns = ("method.sparsity",)
+
+    @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        """Unstructured masks only: the ticket keeps the dense FLOPs and parameters."""
+        return unpruned_costs(dense, shape)
 
     def draw_masks(self, p: IP, model: nn.Module, data: DataBundle) -> WeightMasks:
         raise NotImplementedError

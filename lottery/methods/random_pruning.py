@@ -10,14 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lottery.config import MethodParams, require
+from torch import nn
+
+from lottery.config import ExperimentConfig, MethodParams, require
 from lottery.methods.base import METHODS, TicketMethod, Trial
-from lottery.methods.common import build_model, finish_trial, input_shape
+from lottery.measure import count_sparse_flops
+from lottery.methods.common import build_model, finish_trial, input_shape, unpruned_costs
 from lottery.pruning.channel_mask import kept_fraction
 from lottery.pruning.channel_scores import random_channel_scores
 from lottery.pruning.one_shot import channel_ticket, check_pruning_params
 from lottery.results import CHANNELS_KEPT, TARGET_SPARSITY
-from lottery.pruning.weight_mask import WeightMasks, layerwise_topk_masks, prunable_weights, random_scores
+from lottery.pruning.weight_mask import WeightMasks, layerwise_topk_masks, mask_sparsity, prunable_weights, random_scores
 from lottery.ticket import model_from_arch
 from lottery.training.phase import run_phase
 
@@ -46,6 +49,18 @@ class RandomPruning(TicketMethod[RandomParams]):
     Params = RandomParams
     final_columns = (TARGET_SPARSITY, CHANNELS_KEPT)
     summary_columns = ("method.sparsity", "method.pattern")
+
+    @classmethod
+    def known_costs(cls, cfg: ExperimentConfig, dense: nn.Module, shape: tuple[int, int, int]) -> dict[str, float]:
+        """Unstructured: every prunable layer loses exactly `sparsity` of its weights, so the sparse
+        FLOPs are known too (the same per-layer counts as the trial's own mask, whatever the seed)."""
+        p = cfg.method
+        if not isinstance(p, RandomParams) or p.pattern != "unstructured":
+            return {}
+        masks = layerwise_topk_masks(random_scores(prunable_weights(dense, p.skip_first_conv, p.skip_classifier), seed=cfg.seed),
+                                     p.sparsity)
+        return {**unpruned_costs(dense, shape), "sparse_flops": count_sparse_flops(dense, shape, masks),
+                "weight_sparsity": mask_sparsity(masks)}
 
     def train(self, trial: Trial[RandomParams]) -> dict[str, Any]:
         p, cfg, data, resume = trial.params, trial.cfg, trial.data, trial.resume

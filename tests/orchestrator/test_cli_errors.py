@@ -86,6 +86,16 @@ BAD_CASES = [
         ("cifar10 not found", "data.download=true"),
     ),
     Case("sweep-unknown-sampler", ("sweep", "demo.yaml", "--set", "sweep.sampler=cmaes"), ("'cmaes'", "tpe")),
+    # budgets: a malformed one, an unknown column, one no configuration of the space can meet
+    Case("sweep-budget-form", ("sweep", "demo.yaml", "--set", "sweep.budgets=[flops=5]"), ("'flops=5'", "COLUMN<=NUMBER")),
+    Case("sweep-budget-column", ("sweep", "demo.yaml", "--set", "sweep.budgets=[flop<=5e7]"), ("'flop'", "sweep.budgets", "sparse_flops")),
+    Case("sweep-budget-impossible", ("sweep", "demo.yaml", "--set", "method.name=magnitude", "--set", "sweep.search_space=magnitude",
+                                     "--set", "sweep.budgets=[flops<=1000]"),
+         ("budget flops<=1000 cannot be met", "'magnitude'", "flops = 1.643e+06")),
+    Case("sweep-unknown-scheduler", ("sweep", "demo.yaml", "--set", "sweep.scheduler=pbt"), ("'pbt'", "asha", "hyperband")),
+    # --extend: a sweep that does not exist, a --set it does not take
+    Case("sweep-extend-missing", ("sweep", "--extend", "nope", "--set", "sweep.num_trials=3"), ("no sweep named 'nope'",)),
+    Case("sweep-extend-bad-set", ("sweep", "--extend", "demo", "--set", "train.epochs=3"), ("--extend accepts only", "train.epochs=3")),
     *[c for c in EXTRA_CASES if c.id in SUBPROCESS_EXTRA],
 ]
 
