@@ -14,7 +14,7 @@ from lottery.config import ExperimentConfig
 from lottery.methods import METHODS, all_epoch_columns
 from orchestrator.budgets import Budget, feasible
 from orchestrator.parquet_store import ParquetResults
-from orchestrator.tracking import RESULT_TAG_PREFIX, TAG_FINAL_LOGGED, TAG_HASH, TAG_METHOD, MlflowTracker
+from orchestrator.tracking import RESULT_TAG_PREFIX, TAG_FEASIBLE, TAG_FINAL_LOGGED, TAG_HASH, TAG_METHOD, MlflowTracker
 from trainables.protocol import REJECTED
 
 
@@ -41,9 +41,10 @@ def mlflow_epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def mlflow_final_values(final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(metrics, tags) for a trial's final values in MLflow. A value with a per-epoch curve of the same
-    name (val_accuracy, flops, ...) ends that curve, so the runs table's metric column shows the final
-    value and no extra chart appears; every other final value is a `result.<name>` tag (a column in
-    the runs table, not a one-point chart)."""
+    name (val_accuracy, flops, ...) ends that curve (logged at the last epoch's step when it differs
+    from that epoch's point), so the runs table's metric column shows the final value and no extra
+    chart appears; every other final value is a `result.<name>` tag (a column in the runs table, not
+    a one-point chart)."""
     curves = mlflow_epoch_metrics(final)
     tags = {RESULT_TAG_PREFIX + k: _tag_text(v) for k, v in final.items() if k not in curves and v is not None}
     return curves, tags
@@ -118,10 +119,14 @@ class TrialRecorder:
         step = int(final.get("epochs_trained", 0))
         if not record.final_logged:
             curves, tags = mlflow_final_values(final)
-            self.tracker.log_metrics(record.run_id, curves, step=step)
+            last = record.epochs.get(max(record.epochs), {}) if record.epochs else {}
+            ends = {k: v for k, v in curves.items() if last.get(k) != v}  # what the last epoch's point does not already say
+            self.tracker.log_metrics(record.run_id, ends, step=step)
             for table, rows in tables.items():  # one metric per column, its step the row's index
                 for i, table_row in enumerate(rows):
                     self.tracker.log_metrics(record.run_id, {f"{table}_{k}": v for k, v in table_row.items()}, step=i)
+            if self.budgets:  # the Parquet column's twin, to filter the runs table on
+                tags[TAG_FEASIBLE] = str(feasible(self.budgets, final))
             self.tracker.set_tags(record.run_id, {**tags, TAG_FINAL_LOGGED: "1"})
             record.final_logged = True
         for table, rows in tables.items():
@@ -161,6 +166,8 @@ class TrialRecorder:
                                  Path(ticket) if ticket else None), **extra}
         if rejected:
             row["feasible"] = False
+        if row["feasible"] is not None:
+            self.tracker.set_tag(record.run_id, TAG_FEASIBLE, str(bool(row["feasible"])))
         self.store.write_trial(row)
         record.completed_row = row
         return row

@@ -25,6 +25,7 @@ TAG_HASH = "tickets.config_hash"
 TAG_METHOD = "tickets.method"
 PARENT_TAG = "mlflow.parentRunId"
 TAG_FINAL_LOGGED = "tickets.final_logged"
+TAG_FEASIBLE = "tickets.feasible"  # "True" / "False" when the sweep has budgets
 # A trial's final values that have no per-epoch curve are tags `result.<column>`: columns in the runs
 # table without a one-point chart each (issue 14); their numbers, typed, are in Parquet.
 RESULT_TAG_PREFIX = "result."

@@ -81,6 +81,9 @@ def test_rejected_configuration_trains_nothing_and_front_is_feasible_only(runs) 
     searched = trained[trained["method"] == "random"]
     assert set(searched["method.sparsity"]) == {0.5, 0.8} and searched["feasible"].all()
     assert (searched["sparse_flops"] <= 4000).all()
+    client = mlflow.MlflowClient(extended.tracking_uri)
+    tags = {row.trial_id: client.get_run(row.mlflow_run_id).data.tags.get("tickets.feasible") for row in trials.itertuples()}
+    assert tags == {row.trial_id: str(bool(row.feasible)) for row in trials.itertuples()}  # MLflow's twin of the column
     from analysis.pareto import pareto_front
 
     front = pareto_front(trials.reset_index(drop=True), [("val_accuracy", "max"), ("flops", "min")])
@@ -123,6 +126,7 @@ def test_rerun_trains_nothing_reuses_originals_and_finds_no_feasible_trial(runs)
     run = mlflow.MlflowClient(rerun.tracking_uri).get_run(reused["mlflow_run_id"].iloc[0])
     assert run.data.tags["tickets.origin_run_id"] == reused["origin_run_id"].iloc[0]
     assert run.data.tags["tickets.reused_from"].startswith("budgeted/")
+    assert run.data.tags["tickets.feasible"] == "False"
     assert "no feasible trial under budgets sparse_flops<=4000, val_accuracy>=1.01" in rerun.front_text
     assert "3 reused" in rerun.front_text and "0 trained" in rerun.front_text
     print(f"re-run with nothing to train: {seconds:.1f} s")

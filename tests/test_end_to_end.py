@@ -106,19 +106,23 @@ def test_mlflow_has_parent_children_metrics_and_tickets(sweep_run):
 
 def test_only_declared_metrics_reach_mlflow(sweep_run):
     """No orchestration key (should_checkpoint, epoch, Tune's bookkeeping) is charted: every metric of
-    a trial's run is a declared epoch column, or a declared final column / long-table column as final_*."""
+    a trial's run is a declared epoch column or a long-table column; the other final values are
+    result.* tags (columns in the runs table, no one-point charts)."""
     from lottery.methods import METHODS, all_epoch_columns, all_final_columns
 
     _, _, summary, _ = sweep_run
     client = mlflow.MlflowClient(summary.tracking_uri)
     experiment = client.get_experiment_by_name(summary.experiment_name)
     tables = {f"{name}_{c.name}" for n in METHODS.names() for name, cols in METHODS.get(n).tables.items() for c in cols}
-    allowed = set(all_epoch_columns()) | {f"final_{k}" for k in set(all_final_columns()) | tables}
+    allowed = (set(all_epoch_columns()) - {"epoch", "phase_epoch"}) | tables
     seen: set[str] = set()
+    result_tags: set[str] = set()
     for run in client.search_runs([experiment.experiment_id]):
         if "tickets.trial_id" in run.data.tags:
             seen |= set(run.data.metrics)
+            result_tags |= {k.removeprefix("result.") for k in run.data.tags if k.startswith("result.")}
     assert seen and seen <= allowed, sorted(seen - allowed)
+    assert {"flops_ratio", "epochs_trained", "latency_ms"} <= result_tags <= set(all_final_columns())
     assert not {"epoch", "should_checkpoint", "training_iteration", "time_total_s"} & seen
 
 
