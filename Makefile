@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 # Each `make demo` is a new sweep (demo-YYYYmmdd-HHMMSS), so it runs again on a machine that ran it.
 DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
 
+DEMO_ARGS ?=
+
 demo: $(STAMP)
-	$(BIN)/tickets sweep configs/demo.yaml --name $(DEMO_NAME)
+	$(BIN)/tickets sweep configs/demo.yaml --name $(DEMO_NAME) $(DEMO_ARGS)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
