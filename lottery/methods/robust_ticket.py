@@ -229,7 +229,7 @@ class Pipeline:
         for spec in p.downstream:
             if spec in done:
                 continue
-            target = load_data(self.cfg.data, self.cfg.seed, name=spec)
+            target = load_data(self.cfg.data, self.cfg.seed, name=spec, device=self.device)
             check_compatible(self.data, target, spec)
             ticket = model_from_arch(ticket_cfg["arch"]).to(self.device)
             ticket.load_state_dict(ticket_cfg["state"])

@@ -42,6 +42,7 @@ from lottery.training.bn_recalibration import DEFAULT_BATCHES, recalibrate_bn
 from lottery.training.checkpoint import PhaseCheckpoint, TrialProgress, clone_state
 from lottery.training.divergence import check_epoch
 from lottery.training.loop import evaluate, lr_at, make_optimizer, set_lr, train_one_epoch
+from lottery.training.speed import StepOptions, configure_backend, prepare_model
 from lottery.training.phase import TRAIN_FLOPS_PER_FORWARD, restore_rng_state, rng_state, run_phase
 from lottery.training.record import epoch_record
 from lottery.transfer import check_compatible, finetune_transfer
@@ -145,7 +146,7 @@ def retrain_and_finish(
     ticket, masks = rebuild(retrained), retrained["masks"]
     transferred: tuple[nn.Module, WeightMasks | None] | None = None
     if p.transfer_dataset:
-        target = load_data(cfg.data, cfg.seed, name=p.transfer_dataset)
+        target = load_data(cfg.data, cfg.seed, name=p.transfer_dataset, device=device)
         check_compatible(data, target, p.transfer_dataset)
         tuned, fixed = finetune_transfer(
             model=ticket, masks=masks, target=target, epochs=p.transfer_epochs, phase="transfer", cfg=cfg,
@@ -254,6 +255,9 @@ def run_search(
         stash, regrown = dict(resume.extra["stash"]), int(resume.extra["regrown"])
         restore_rng_state(data, resume.rng)
     model.to(device)
+    opts = StepOptions.from_train(cfg.train, device)  # its hooks are built per epoch: a graph re-captures each epoch
+    configure_backend(device)
+    prepare_model(model, opts)
     optimizer = make_optimizer(model, cfg.train)
     if resume is not None:
         optimizer.load_state_dict(resume.optimizer)
@@ -266,7 +270,7 @@ def run_search(
         after_backward = both(l1, grad_mask) if grad_mask else l1
         after_step = partial(apply_weight_masks_, masks=masks) if masks is not None else None
         flops = count_flops(model, shape)
-        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step)
+        loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, opts=opts)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
         check_epoch(loss, model, {  # before shrinking on NaN gammas
             "epoch": progress.global_epoch + 1, "phase": "search", "phase_epoch": epoch + 1, "train_loss": loss, "lr": lr,
@@ -277,6 +281,7 @@ def run_search(
         if removed:
             blocks = shrunk_blocks(keep, model)
             small, plan = shrink(model, keep)
+            prepare_model(small, opts)
             small_opt = make_optimizer(small, cfg.train)
             remap_optimizer(model, optimizer, small, small_opt, plan)
             if masks is not None:
@@ -294,7 +299,7 @@ def run_search(
         if removed or pruned:  # the running statistics belong to the network before the cut
             progress.train_flops += count_flops(model, shape) * recalibrate_bn(model, data, device, s.bn_batches)
 
-        val_acc, test_acc = evaluate(model, data.val, device), evaluate(model, data.test, device)
+        val_acc, test_acc = evaluate(model, data.val, device, opts), evaluate(model, data.test, device, opts)
         progress.global_epoch += 1
         progress.wall_time_s += time.perf_counter() - began
         flops = count_flops(model, shape)

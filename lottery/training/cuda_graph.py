@@ -2,8 +2,9 @@
 once as a CUDA graph and replayed per full batch: these CIFAR networks are launch-bound on a large
 GPU, and one replay replaces hundreds of kernel launches.
 
-Re-captured when the batch shape or the learning rate changes (SGD bakes the lr into the kernels);
-a shrunk ticket is a new model with a new optimizer, hence a new capture. Warm-up steps (needed so
+Re-captured when the batch shape or the learning rate changes (SGD bakes the lr into the kernels),
+and when the step's hooks are new objects (what a hook closes over is baked in too); a shrunk ticket
+is a new model with a new optimizer, hence a new capture. Warm-up steps (needed so
 that lazily created state, the momentum buffers and cudnn's autotuning, exists before capture) run
 on a copy of the state that is then restored, so capturing never trains an extra step. CUDA only:
 nothing here runs on a CPU machine; the trial falls back to the eager loop there.
@@ -91,9 +92,11 @@ _STEPS: weakref.WeakKeyDictionary[torch.optim.Optimizer, CapturedStep] = weakref
 
 
 def captured_step(model: nn.Module, optimizer: torch.optim.Optimizer, after_backward: Hook, after_step: Hook, opts: StepOptions) -> CapturedStep:
-    """One CapturedStep per optimizer (a phase), reused across its epochs."""
+    """One CapturedStep per optimizer (a phase), reused across its epochs while the model and the hooks
+    are the same objects: a hook is baked into the graph, so a new hook (a loop that builds its hooks
+    per epoch, e.g. the supernet search's rho schedule and its changing masks) means a new capture."""
     step = _STEPS.get(optimizer)
-    if step is None or step.model is not model:
+    if step is None or step.model is not model or step.after_backward is not after_backward or step.after_step is not after_step:
         step = CapturedStep(model, optimizer, after_backward, after_step, opts)
         _STEPS[optimizer] = step
     return step

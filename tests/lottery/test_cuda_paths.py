@@ -4,6 +4,7 @@ with `python -m pytest tests/lottery/test_cuda_paths.py`."""
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
@@ -115,3 +116,36 @@ def test_earlybird_trial_on_cuda_draws_shrinks_and_retrains(tmp_path, speed: dic
     assert all(torch.isfinite(torch.tensor(e["train_loss"])) for e in session.epochs)
     ticket = load_ticket(tmp_path / "ticket")
     assert sum(p.numel() for p in ticket.parameters()) == final["params"]
+
+
+def test_a_new_hook_is_a_new_capture() -> None:
+    """What a hook does is baked into the graph: a loop that passes a new hook (new masks, a new rho)
+    must get a new capture, not the old hook replayed."""
+    _, model = pair()
+    opt = sgd(model)
+    graph = StepOptions(cuda_graph=True)
+    data = batches(3, 0)
+    train_one_epoch(model, data, opt, CUDA, after_step=lambda m: None, opts=graph)
+    first = next(p for p in model.parameters() if p.dim() == 4)
+    assert float(first.detach().abs().sum()) > 0
+
+    def zero_first_conv(m: torch.nn.Module) -> None:
+        with torch.no_grad():
+            next(p for p in m.parameters() if p.dim() == 4).zero_()
+
+    train_one_epoch(model, data, opt, CUDA, after_step=zero_first_conv, opts=graph)
+    assert float(first.detach().abs().sum()) == 0.0
+
+
+def test_supertickets_search_under_graph_and_bf16_on_cuda() -> None:
+    """The supernet search (hooks rebuilt per epoch, shrinks, progressive masks) under the step settings."""
+    cfg = ExperimentConfig(
+        seed=3, data=DataConfig(name="synthetic", batch_size=32), model=ModelConfig(name="supernet_tiny"),
+        train=TrainConfig(epochs=4, device="cuda", lr=0.1, lr_milestones=(0.9,), precision="bf16", channels_last=True, cuda_graph=True),
+        method=METHODS.get("supertickets").Params(search_epochs=5, retrain_epochs=1, target_sparsity=0.3, rho=0.05, shrink_threshold=0.3),
+    )
+    session = LocalSession()
+    final = METHODS.get("supertickets")().run(cfg, session)
+    assert final["weight_sparsity"] == pytest.approx(0.3, abs=0.02)
+    assert final["flops"] < final["dense_flops"] and final["train_device"].startswith("cuda")
+    assert all(math.isfinite(e["train_loss"]) for e in session.epochs)
