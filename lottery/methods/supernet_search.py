@@ -266,9 +266,12 @@ def run_search(
         lr, rho = lr_at(cfg.train, epoch, s.epochs), rho_at(epoch, s.rho, s.warmup)
         set_lr(optimizer, lr)
         l1 = flops_l1_hook(penalty, rho)
-        grad_mask = mask_grads_hook(masks) if masks is not None else None
+        # the masks' bookkeeping stays on the CPU; the per-step hooks get device copies (no host copy
+        # per step, and none inside a CUDA graph capture, where it is not allowed)
+        live = {k: v.to(device) for k, v in masks.items()} if masks is not None else None
+        grad_mask = mask_grads_hook(live) if live is not None else None
         after_backward = both(l1, grad_mask) if grad_mask else l1
-        after_step = partial(apply_weight_masks_, masks=masks) if masks is not None else None
+        after_step = partial(apply_weight_masks_, masks=live) if live is not None else None
         flops = count_flops(model, shape)
         loss, seen = train_one_epoch(model, data.train, optimizer, device, after_backward, after_step, opts=opts)
         progress.train_flops += TRAIN_FLOPS_PER_FORWARD * flops * seen
