@@ -14,7 +14,6 @@ free, perfect model.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.results import SEEDLESS_HASH, completed
-from lottery.errors import ConfigError
+from lottery.budgets import Budget
+from lottery.budgets import parse_budget as parse_lottery_budget
 from lottery.methods import METHODS
 
 REFERENCE_MARGIN = 1.1
@@ -143,36 +143,9 @@ def hypervolume_by(trials: pd.DataFrame, x: str, y: str, ref: ReferencePoint, by
 
 # --- budgets -----------------------------------------------------------------------------------
 
-_BUDGET = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|<|>)\s*([-+0-9.eE_]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Budget:
-    column: str
-    op: str
-    value: float
-
-    def __str__(self) -> str:
-        return f"{self.column}{self.op}{self.value:g}"
-
-    def mask(self, frame: pd.DataFrame) -> pd.Series:
-        col = frame[self.column].astype(float)
-        return {"<=": col <= self.value, "<": col < self.value, ">=": col >= self.value, ">": col > self.value}[self.op]
-
-
 def parse_budget(text: str, columns: list[str]) -> Budget:
-    """`flops<=2e6` -> Budget; the column must be a numeric column of the results."""
-    match = _BUDGET.match(text)
-    if not match:
-        raise ConfigError(f"invalid value {text!r} for --budget; expected COLUMN<=NUMBER (or <, >=, >), e.g. flops<=2e6")
-    column, op, number = match.groups()
-    if column not in columns:
-        raise ConfigError(f"invalid column {column!r} in --budget {text!r}; valid: {', '.join(sorted(columns))}")
-    try:
-        value = float(number)
-    except ValueError:
-        raise ConfigError(f"invalid number {number!r} in --budget {text!r}") from None
-    return Budget(column, op, value)
+    """`tickets analyze --budget flops<=2e6` -> Budget on a numeric column of the results."""
+    return parse_lottery_budget(text, columns, "--budget")
 
 
 def best_under(points: pd.DataFrame, budget: Budget, y: str) -> pd.Series | None:

@@ -8,60 +8,18 @@ weigh alike in the sampler's sum of violations.
 """
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from lottery.errors import ConfigError
+from lottery.budgets import Budget
+from lottery.budgets import parse_budget as parse_lottery_budget
 
-# Short names users type, as in `tickets analyze --x`: the column each stands for.
-ALIASES = {"train_flops": "train_flops_total", "latency": "latency_ms"}
-_BUDGET = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*(\S+)\s*$")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """`column <= bound` or `column >= bound` on one final result column."""
-
-    column: str
-    op: str  # "<=" | ">="
-    bound: float
-
-    def __str__(self) -> str:
-        return f"{self.column}{self.op}{self.bound:g}"
-
-    def violation(self, value: float) -> float:
-        """Optuna's constraint value: <= 0 when met, else how far off relative to the bound."""
-        excess = value - self.bound if self.op == "<=" else self.bound - value
-        return excess / abs(self.bound) if self.bound != 0 else excess
-
-    def met(self, value: Any) -> bool | None:
-        """Whether `value` meets the budget; None when it is missing or not a finite number."""
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(float(value)):
-            return None
-        return self.violation(float(value)) <= 0
+SWEEP_OPS = ("<=", ">=")  # what Optuna's constraints express without strictness
 
 
 def parse_budget(text: str, columns: Iterable[str]) -> Budget:
-    """'flops<=5e7' -> Budget; the column (or its alias) must be one of `columns`."""
-    valid = sorted(columns)
-    match = _BUDGET.match(str(text))
-    if not match:
-        raise ConfigError(f"invalid budget {text!r} in sweep.budgets; valid form: COLUMN<=NUMBER or COLUMN>=NUMBER, "
-                          f"e.g. flops<=5e7, with COLUMN one of {', '.join(valid)}")
-    name, op, number = match.groups()
-    column = ALIASES.get(name, name)
-    if column not in valid:
-        raise ConfigError(f"invalid column {name!r} in budget {text!r} (sweep.budgets); valid: {', '.join(valid)}")
-    try:
-        bound = float(number)
-    except ValueError:
-        raise ConfigError(f"invalid number {number!r} in budget {text!r} (sweep.budgets); e.g. 5e7") from None
-    if not math.isfinite(bound):
-        raise ConfigError(f"invalid number {number!r} in budget {text!r} (sweep.budgets); valid: a finite number")
-    return Budget(column, op, bound)
+    """A `sweep.budgets` entry: COLUMN<=NUMBER or COLUMN>=NUMBER on a declared numeric result column."""
+    return parse_lottery_budget(text, columns, "sweep.budgets", SWEEP_OPS)
 
 
 def constraints(budgets: Iterable[Budget], values: Mapping[str, Any]) -> dict[str, float] | None:
