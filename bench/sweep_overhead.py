@@ -41,7 +41,7 @@ def run(smoke: bool) -> list[dict[str, Any]]:
         run_before = _cli(["run", config, "--name", "single", *sets([])], Path(tmp))
         sweep_s = _cli(["sweep", config, "--name", "swept", *sets([
             "sweep.search_space=random", f"sweep.num_trials={trials}", "sweep.max_concurrent=1", "sweep.baselines=[]",
-            "sweep.sampler=random",
+            "sweep.sampler=random", "sweep.reuse=false",  # every trial trained, none taken from an earlier run
         ])], Path(tmp))
         run_after = _cli(["run", config, "--name", "single2", *sets([])], Path(tmp))
         run_s = (run_before + run_after) / 2
