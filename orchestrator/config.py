@@ -5,6 +5,8 @@ the offending key or value and the valid choices.
 """
 from __future__ import annotations
 
+import math
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -69,6 +71,9 @@ class SweepConfig:
     grace_period: int = 1  # epochs every trial runs before the scheduler may stop it
     reduction_factor: int = 3  # the scheduler keeps 1 / reduction_factor of the trials at each rung
     reuse: bool = True  # a config already completed in the results folder is not trained again
+    # the whole search's training budget: no new configuration is proposed once the trials' training
+    # hours (wall hours x resources.gpu on GPUs, wall hours on CPUs) reach it; 0 = no limit
+    max_train_hours: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ ") or self.name.startswith("."):
@@ -104,6 +109,8 @@ class SweepConfig:
             raise ConfigError(f"unknown scheduler {self.scheduler!r} for sweep.scheduler; valid choices: {', '.join(SCHEDULERS)}")
         if self.grace_period < 1:
             raise ConfigError(f"invalid value {self.grace_period!r} for sweep.grace_period; valid: an integer >= 1 (epochs)")
+        if not (self.max_train_hours >= 0 and math.isfinite(self.max_train_hours)):
+            raise ConfigError(f"invalid value {self.max_train_hours!r} for sweep.max_train_hours; valid: hours >= 0 (0: no limit)")
         if self.reduction_factor < 2:
             raise ConfigError(f"invalid value {self.reduction_factor!r} for sweep.reduction_factor; valid: an integer >= 2")
 

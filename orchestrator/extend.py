@@ -56,6 +56,9 @@ def extend_sweep(name: str, overrides: list[str], address: str | None = None, ve
     if not paths.config_file.exists():
         raise ConfigError(f"no sweep named {name!r} under {paths.results_dir} (missing {paths.config_file})")
     cfg, sweep = load_sweep_file(paths.config_file)
+    if paths.search_budget_spent.exists():
+        raise ConfigError(f"sweep {name!r} ended at its training budget (sweep.max_train_hours={sweep.max_train_hours:g}); "
+                          "run a new sweep with a larger sweep.max_train_hours: its completed configurations are reused, not retrained")
     target = _int(parsed["sweep.num_trials"], "sweep.num_trials")
     trials = ParquetResults(paths.root).read_trials()
     search = trials[trials["arm"] == "search"]

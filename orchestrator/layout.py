@@ -97,6 +97,12 @@ class SweepLayout:
         return self.root / SWEEP_FILE
 
     @property
+    def search_budget_spent(self) -> Path:
+        """Written by the searcher when `sweep.max_train_hours` is spent: the sweep ended by design, not
+        interrupted (what the summary, `tickets resume` and `--extend` read)."""
+        return self.root / "search_budget_spent.json"
+
+    @property
     def report(self) -> Path:
         """The analysis report folder (index.html, figures, tables) written by `tickets analyze` and each sweep."""
         return self.root / "report"

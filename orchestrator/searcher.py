@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -36,6 +36,7 @@ from orchestrator.budgets import Budget, constraints
 from orchestrator.config import SAMPLERS, SweepConfig, baseline_overrides
 from orchestrator.precost import known_costs, rejection_reason
 from orchestrator.reuse import CompletedTrials
+from orchestrator.search_budget import TrainingBudget
 from search_spaces.base import AnySpace, SearchSpace
 from orchestrator.layout import TRIALS_TABLE, SweepLayout
 from trainables.protocol import DIVERGED, EPOCH, FINAL_PREFIX, PRESET, RECORD_FILE, REJECTED, REPORT_KIND
@@ -118,6 +119,8 @@ class TicketSearcher(Searcher):
         self.seed_results: dict[int, list[dict[str, Any] | None]] = {}
         self.study = open_study(sweep, journal, space)
         self.completed: CompletedTrials | None = CompletedTrials(journal.parent.parent) if sweep.reuse else None
+        self.train_budget = TrainingBudget.for_sweep(getattr(sweep, "max_train_hours", 0.0), sweep.resources.gpu,
+                                                     SweepLayout.at(journal.parent).search_budget_spent)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -138,6 +141,10 @@ class TicketSearcher(Searcher):
         return self.sweep.budget_list()
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        # sweep.max_train_hours spent: no new configuration (the other seeds of a started one still run)
+        if not self.replicas and self.train_budget.exhausted():
+            self.train_budget.mark_spent()
+            return cast(dict[str, Any], Searcher.FINISHED)  # documented by Ray, missing from its annotation
         return self._decide(self._propose(trial_id))
 
     def _decide(self, suggestion: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -193,6 +200,7 @@ class TicketSearcher(Searcher):
         return str(SweepLayout.at(self.journal.parent).table_file(TRIALS_TABLE, trial_id))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.train_budget.add(result)  # every trial's training counts, baselines and failures included
         number = self.live.pop(trial_id, None)
         if number is None:
             return
@@ -279,13 +287,14 @@ class TicketSearcher(Searcher):
 
     def get_state(self) -> dict:
         return {"pending_baselines": self.pending_baselines, "live": self.live, "replicas": self.replicas,
-                "seed_results": {str(k): v for k, v in self.seed_results.items()}}
+                "seed_results": {str(k): v for k, v in self.seed_results.items()}, "train_seconds": self.train_budget.spent_s}
 
     def set_state(self, state: dict) -> None:
         self.pending_baselines = list(state["pending_baselines"])
         self.live = dict(state["live"])
         self.replicas = list(state.get("replicas", []))
         self.seed_results = {int(k): v for k, v in state.get("seed_results", {}).items()}
+        self.train_budget.spent_s = float(state.get("train_seconds", 0.0))
 
     def save(self, checkpoint_path: str) -> None:
         import json

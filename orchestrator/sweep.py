@@ -31,6 +31,7 @@ from orchestrator.preflight import check_device, check_local_machine, check_trac
 from orchestrator.parquet_store import ParquetResults
 from orchestrator.precost import check_budgets_reachable
 from orchestrator.savings import savings_text
+from orchestrator.search_budget import budget_spent_line
 from orchestrator.searcher import TicketSearcher, check_space
 from orchestrator.storage_check import check_storage
 from orchestrator.tracking import MlflowTracker
@@ -194,9 +195,12 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
     on disk and on the parent run; the parent run is closed: FINISHED, FAILED (no trial completed) or
     KILLED when the sweep was stopped before every trial was recorded."""
     trials = ParquetResults(paths.root).read_trials()
-    interrupted = len(trials) < expected_trials(sweep)
+    ended_at_budget = paths.search_budget_spent.exists()  # fewer trials than planned, by design
+    interrupted = len(trials) < expected_trials(sweep) and not ended_at_budget
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives, budgets=sweep.budget_list())
+    if ended_at_budget:
+        text += "\n" + budget_spent_line(paths.search_budget_spent, len(trials), expected_trials(sweep))
     if data is not None and not trials.empty:
         try:
             text += "\n" + savings_text(trials, data, sweep.resources.gpu)
@@ -277,7 +281,8 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     tracking_uri = paths.tracking_uri(sweep.mlflow_uri)
     check_tracking_uri(tracking_uri)
     trials = ParquetResults(paths.root).read_trials()
-    if len(trials) >= expected_trials(sweep):  # nothing to do: say so, touch nothing (the parent run stays closed)
+    # nothing to do: say so, touch nothing (the parent run stays closed)
+    if len(trials) >= expected_trials(sweep) or paths.search_budget_spent.exists():
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         text = format_front(trials, sweep.objective_pairs())
         return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,

@@ -131,3 +131,29 @@ def test_rerun_trains_nothing_reuses_originals_and_finds_no_feasible_trial(runs)
     assert "3 reused" in rerun.front_text and "0 trained" in rerun.front_text
     print(f"re-run with nothing to train: {seconds:.1f} s")
     assert seconds < 90, f"a sweep with nothing to train took {seconds:.0f} s"  # mostly Ray's start-up
+
+
+def test_a_spent_training_budget_ends_the_sweep_as_finished(tmp_path: Path, space: str) -> None:
+    """sweep.max_train_hours: once the trials' training time reaches it, no new configuration is
+    proposed; the sweep ends finished (not interrupted), `tickets resume` has nothing to do, and
+    `--extend` is refused with the way forward."""
+    from lottery.errors import ConfigError
+    from orchestrator.extend import extend_sweep
+    from orchestrator.sweep import resume_sweep, run_sweep
+
+    results = tmp_path / "results"
+    cfg, sweep = load_configs(REPO / "configs" / "demo.yaml", [
+        f"sweep.results_dir={results}", "sweep.name=capped", f"sweep.search_space={SPACE}", "sweep.sampler=grid",
+        "sweep.num_trials=3", "sweep.baselines=[dense]", "method.name=random", "model.name=vgg_tiny", "train.epochs=1",
+        "sweep.max_concurrent=1", "sweep.max_train_hours=1e-9",  # spent by the first trial's training
+    ])
+    summary = run_sweep(cfg, sweep)
+    assert len(summary.trials) == 1 and summary.trials["method"].tolist() == ["dense"]  # 1 of 4 planned
+    assert summary.trials["wall_time_s"].iloc[0] > 0
+    assert not summary.interrupted
+    assert "search budget spent:" in summary.front_text and "1 of 4 trials run" in summary.front_text
+    assert resume_sweep("capped", results).already_finished
+    with pytest.raises(ConfigError, match="ended at its training budget"):
+        extend_sweep("capped", ["sweep.num_trials=4", f"sweep.results_dir={results}"])
+    client = mlflow.MlflowClient(summary.tracking_uri)
+    assert client.get_run(summary.parent_run_id).info.status == "FINISHED"  # not KILLED: it ended by design

@@ -196,3 +196,21 @@ def test_analysis_counts_a_reused_trial_once_when_its_original_is_loaded() -> No
     trials = pd.DataFrame({"sweep": ["a", "b", "b"], "trial_id": ["1", "2", "3"], "reused_from": [None, "a/1", "z/9"]})
     kept = without_duplicate_reuse(trials)
     assert list(kept["trial_id"]) == ["1", "3"]  # b/2 is a/1 again; b/3's original was not loaded
+
+
+def test_training_budget_counts_trained_seconds_only_and_scales_to_gpu_hours(tmp_path) -> None:
+    from orchestrator.search_budget import TrainingBudget, budget_spent_line
+    from trainables.protocol import PRESET
+
+    budget = TrainingBudget.for_sweep(max_hours=1.0, gpu=0.25, marker=tmp_path / "spent.json")
+    budget.add({"final_wall_time_s": 7200.0})  # a finished trial: its final report
+    budget.add({"wall_time_s": 3600.0, "epoch": 3})  # a stopped or failed one: its last epoch
+    budget.add({"final_wall_time_s": 9e9, PRESET: "reused"})  # trained nothing here
+    budget.add(None)
+    assert budget.spent_hours == pytest.approx(3 * 0.25)  # wall hours x the GPU fraction each trial held
+    assert not budget.exhausted()
+    budget.add({"final_wall_time_s": 3600.0})
+    assert budget.exhausted() and budget_spent_line(budget.marker, 4, 9) == ""
+    budget.mark_spent()
+    assert budget_spent_line(budget.marker, 4, 9).startswith("search budget spent: 1 of 1 training hours")
+    assert not TrainingBudget.for_sweep(0.0, 0.0, tmp_path / "x").exhausted()  # 0: no limit

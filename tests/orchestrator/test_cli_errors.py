@@ -93,6 +93,7 @@ BAD_CASES = [
                                      "--set", "sweep.budgets=[flops<=1000]"),
          ("budget flops<=1000 cannot be met", "'magnitude'", "flops = 1.643e+06")),
     Case("sweep-unknown-scheduler", ("sweep", "demo.yaml", "--set", "sweep.scheduler=pbt"), ("'pbt'", "asha", "hyperband")),
+    Case("sweep-negative-train-hours", ("sweep", "demo.yaml", "--set", "sweep.max_train_hours=-2"), ("-2", "sweep.max_train_hours", "hours >= 0")),
     # --extend: a sweep that does not exist, a --set it does not take
     Case("sweep-extend-missing", ("sweep", "--extend", "nope", "--set", "sweep.num_trials=3"), ("no sweep named 'nope'",)),
     Case("sweep-extend-bad-set", ("sweep", "--extend", "demo", "--set", "train.epochs=3"), ("--extend accepts only", "train.epochs=3")),
