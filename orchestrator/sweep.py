@@ -172,6 +172,16 @@ def expected_trials(sweep: SweepConfig) -> int:
     return sweep.total_trials
 
 
+def ended_at_training_budget(paths: SweepLayout, trials: pd.DataFrame) -> bool:
+    """The searcher stopped at sweep.max_train_hours and every trial that started has its row (a
+    Ctrl-C while the last trials ran leaves trials with epochs but no row: that sweep is interrupted)."""
+    if not paths.search_budget_spent.exists():
+        return False
+    epochs = ParquetResults(paths.root).read_epochs()
+    started = set(epochs["trial_id"]) if not epochs.empty else set()
+    return started <= set(trials["trial_id"] if not trials.empty else [])
+
+
 @contextlib.contextmanager
 def _graceful_stop() -> Iterator[None]:
     """Ctrl-C and SIGTERM stop the sweep the same way: Tune's graceful stop (it checkpoints the
@@ -195,7 +205,7 @@ def summarize(paths: SweepLayout, sweep: SweepConfig, tracker: MlflowTracker, pa
     on disk and on the parent run; the parent run is closed: FINISHED, FAILED (no trial completed) or
     KILLED when the sweep was stopped before every trial was recorded."""
     trials = ParquetResults(paths.root).read_trials()
-    ended_at_budget = paths.search_budget_spent.exists()  # fewer trials than planned, by design
+    ended_at_budget = ended_at_training_budget(paths, trials)  # fewer trials than planned, by design
     interrupted = len(trials) < expected_trials(sweep) and not ended_at_budget
     objectives = sweep.objective_pairs()
     text = format_front(trials, objectives, budgets=sweep.budget_list())
@@ -282,7 +292,7 @@ def resume_sweep(name: str, results_dir: Path, address: str | None = None) -> Sw
     check_tracking_uri(tracking_uri)
     trials = ParquetResults(paths.root).read_trials()
     # nothing to do: say so, touch nothing (the parent run stays closed)
-    if len(trials) >= expected_trials(sweep) or paths.search_budget_spent.exists():
+    if len(trials) >= expected_trials(sweep) or ended_at_training_budget(paths, trials):
         tracker = MlflowTracker(tracking_uri, paths.experiment_name, artifact_root=paths.artifacts)
         text = format_front(trials, sweep.objective_pairs())
         return SweepSummary(paths, tracking_uri, paths.experiment_name, tracker.find_parent(name) or "", trials, text,
