@@ -173,16 +173,20 @@ def cli_results(tmp_path_factory) -> dict[str, tuple[Path, Future]]:
     pool.shutdown(wait=True)
 
 
+def assert_one_error_line(proc: subprocess.CompletedProcess, needles: tuple[str, ...]) -> None:
+    """Exit 2 and exactly one stderr line, `tickets: error: ...`, naming every needle."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tickets: error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c.id for c in BAD_CASES])
 def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case: Case, cli_results) -> None:
     cwd, future = cli_results[case.id]
     proc = future.result()
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("tickets: error: "), lines[0]
-    for needle in case.needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert_one_error_line(proc, case.needles)
     assert "Traceback" not in proc.stdout
     assert not (cwd / "results").exists()
     made = sorted(["demo.yaml", *(name for name, _ in case.files)])
@@ -193,11 +197,7 @@ def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(case: Case, cli_r
 def test_bad_analyze_options_are_one_error_line_exit_2_and_write_nothing(case: Case, cli_results) -> None:
     cwd, future = cli_results[case.id]
     proc = future.result()
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tickets: error: "), proc.stderr
-    for needle in case.needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert_one_error_line(proc, case.needles)
     assert proc.stdout == ""
     written = sorted(str(p.relative_to(cwd)) for p in cwd.rglob("*") if p.is_file())
     assert written == ["results/s3/trials/t3.parquet", "results/s5/trials/t5.parquet"]  # no report, no plots
